@@ -1,1 +1,146 @@
-//! gatehouse-config
+//! Gatehouse configuration in two stages: the file as written ([`raw`], serde types that refuse
+//! unknown keys) and the checked [`Config`] the rest of the gateway uses. Validation collects
+//! every problem with its location instead of stopping at the first. This crate does no IO
+//! beyond the text it is handed; [`edit`] rewrites that text keeping the user's comments.
+
+pub mod edit;
+mod locate;
+pub mod raw;
+mod starter;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+pub use starter::starter_config;
+pub use validate::parse;
+
+/// The separator between a server's prefix and an item name: `github__create_issue`.
+pub const NAME_SEPARATOR: &str = "__";
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Settings of the gateway's own endpoint.
+    pub gateway: GatewaySettings,
+    /// Upstream servers in name order.
+    pub servers: Vec<ServerConfig>,
+}
+
+/// Settings of the gateway's own HTTP endpoint.
+#[derive(Debug, Clone)]
+pub struct GatewaySettings {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// Host header values accepted besides loopback names.
+    pub allowed_hosts: Vec<String>,
+    /// Origin header values accepted besides loopback origins.
+    pub allowed_origins: Vec<String>,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Deadline for one upstream call.
+    pub call_timeout: Duration,
+    /// Idle lifetime of a legacy client session.
+    pub session_idle: Duration,
+    /// Items per page of a merged list.
+    pub page_size: usize,
+}
+
+/// A server name: ASCII letters, digits, `-` and single `_`, starting with a letter or digit.
+/// It never contains [`NAME_SEPARATOR`], which keeps `prefix__name` routing unambiguous.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ServerName(String);
+
+impl ServerName {
+    /// Checks `name` and wraps it; the error says what is wrong.
+    pub fn new(name: &str) -> Result<Self, String> {
+        validate::check_identifier(name).map(|()| Self(name.to_owned()))
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ServerName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One upstream server.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Its unique name.
+    pub name: ServerName,
+    /// The prefix put before its tool and prompt names, or `None` to expose them unchanged.
+    pub prefix: Option<String>,
+    /// How to reach it.
+    pub transport: Transport,
+    /// An operator's note.
+    pub description: Option<String>,
+}
+
+/// How the gateway reaches an upstream server.
+#[derive(Debug, Clone)]
+pub enum Transport {
+    /// A program the gateway spawns and speaks to over stdin/stdout.
+    Stdio {
+        /// Program path or name.
+        command: String,
+        /// Its arguments.
+        args: Vec<String>,
+        /// Its complete environment (nothing is inherited beyond `PATH` and `HOME`).
+        env: BTreeMap<String, String>,
+        /// Its working directory.
+        cwd: Option<String>,
+    },
+    /// A Streamable HTTP endpoint.
+    Http {
+        /// The endpoint URL.
+        url: String,
+        /// Extra headers sent on every request.
+        headers: BTreeMap<String, String>,
+    },
+}
+
+/// Everything wrong with a configuration, each problem with where it is.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", render_problems(.problems))]
+pub struct ConfigError {
+    /// The problems found, in file order where known.
+    pub problems: Vec<Problem>,
+}
+
+/// One configuration problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Dotted key path, such as `servers.github.url`.
+    pub path: String,
+    /// 1-based line in the file, where known.
+    pub line: Option<usize>,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "line {line}: {}: {}", self.path, self.message),
+            None => write!(f, "{}: {}", self.path, self.message),
+        }
+    }
+}
+
+fn render_problems(problems: &[Problem]) -> String {
+    let lines: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();
+    format!(
+        "{} problem{} in the configuration:\n{}",
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" },
+        lines.join("\n")
+    )
+}

@@ -1,0 +1,64 @@
+//! The configuration file exactly as written: serde types with `deny_unknown_fields`, so a
+//! misspelt key is an error that names it rather than a setting silently ignored.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// The whole configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Settings of the gateway's own HTTP endpoint.
+    #[serde(default)]
+    pub gateway: RawGateway,
+    /// The upstream MCP servers, keyed by their name.
+    #[serde(default)]
+    pub servers: BTreeMap<String, RawServer>,
+}
+
+/// The `[gateway]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGateway {
+    /// Address and port to listen on, `127.0.0.1:8080` by default; port 0 picks a free port.
+    pub listen: Option<String>,
+    /// Host header values accepted besides the loopback names (DNS-rebinding protection).
+    pub allowed_hosts: Option<Vec<String>>,
+    /// Origin header values accepted from browsers; loopback origins are always accepted.
+    pub allowed_origins: Option<Vec<String>>,
+    /// Largest accepted request body in bytes (default 4 MiB).
+    pub max_body_bytes: Option<u64>,
+    /// Deadline for one upstream call in seconds (default 300).
+    pub call_timeout_secs: Option<u64>,
+    /// A legacy client session with no request for this many seconds ends (default 1800).
+    pub session_idle_secs: Option<u64>,
+    /// Items per page of a merged list (default 500).
+    pub page_size: Option<usize>,
+}
+
+/// One `[servers.NAME]` table: either `command` (stdio) or `url` (Streamable HTTP).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    /// Program to spawn for a stdio server.
+    pub command: Option<String>,
+    /// Arguments for `command`.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Environment given to the spawned program; it gets nothing else from the gateway.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Working directory for the spawned program.
+    pub cwd: Option<String>,
+    /// Endpoint of a Streamable HTTP server.
+    pub url: Option<String>,
+    /// Extra HTTP headers sent to a Streamable HTTP server.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Name prefix for this server's tools and prompts (`PREFIX__tool`); defaults to the server
+    /// name; `""` exposes the names unchanged.
+    pub prefix: Option<String>,
+    /// A note for operators; shown by `gatehouse server list`.
+    pub description: Option<String>,
+}

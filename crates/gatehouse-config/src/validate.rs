@@ -1,0 +1,241 @@
+//! Raw configuration to checked [`Config`]: every problem is collected with its location.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::locate::{line_at, line_of};
+use crate::raw::{RawConfig, RawGateway, RawServer};
+use crate::{
+    Config, ConfigError, GatewaySettings, NAME_SEPARATOR, Problem, ServerConfig, ServerName,
+    Transport,
+};
+
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+const DEFAULT_MAX_BODY_BYTES: u64 = 4 * 1024 * 1024;
+const DEFAULT_CALL_TIMEOUT_SECS: u64 = 300;
+const DEFAULT_SESSION_IDLE_SECS: u64 = 1800;
+const DEFAULT_PAGE_SIZE: usize = 500;
+
+/// Parses and validates configuration text.
+pub fn parse(text: &str) -> Result<Config, ConfigError> {
+    let raw: RawConfig = toml::from_str(text).map_err(|error| ConfigError {
+        problems: vec![Problem {
+            path: "file".to_owned(),
+            line: error.span().map(|span| line_at(text, span.start)),
+            message: error.message().trim_end().to_owned(),
+        }],
+    })?;
+    let mut checker = Checker {
+        text,
+        problems: Vec::new(),
+    };
+    let gateway = checker.gateway(&raw.gateway);
+    let servers = checker.servers(&raw.servers);
+    if checker.problems.is_empty() {
+        Ok(Config { gateway, servers })
+    } else {
+        Err(ConfigError {
+            problems: checker.problems,
+        })
+    }
+}
+
+/// Checks a server name or prefix; the error says what is wrong.
+pub(crate) fn check_identifier(name: &str) -> Result<(), String> {
+    let starts_well = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
+    let allowed = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if name.is_empty() {
+        Err("must not be empty".to_owned())
+    } else if !starts_well || !allowed {
+        Err(format!(
+            "`{name}` may hold only ASCII letters, digits, `-` and `_`, and must start with a letter or digit"
+        ))
+    } else if name.contains(NAME_SEPARATOR) || name.ends_with('_') {
+        Err(format!(
+            "`{name}` must not contain `{NAME_SEPARATOR}` or end with `_`: the separator must stay unambiguous"
+        ))
+    } else if name.len() > 64 {
+        Err(format!("`{name}` is longer than 64 characters"))
+    } else {
+        Ok(())
+    }
+}
+
+struct Checker<'a> {
+    text: &'a str,
+    problems: Vec<Problem>,
+}
+
+impl Checker<'_> {
+    fn problem(&mut self, path: &[&str], message: impl Into<String>) {
+        self.problems.push(Problem {
+            path: path.join("."),
+            line: line_of(self.text, path),
+            message: message.into(),
+        });
+    }
+
+    fn gateway(&mut self, raw: &RawGateway) -> GatewaySettings {
+        let listen_text = raw.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
+        let listen = match listen_text.parse::<SocketAddr>() {
+            Ok(address) => address,
+            Err(_) => {
+                self.problem(
+                    &["gateway", "listen"],
+                    format!("`{listen_text}` is not an address and port such as `127.0.0.1:8080`"),
+                );
+                SocketAddr::from(([127, 0, 0, 1], 8080))
+            }
+        };
+        let max_body_bytes = raw.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
+        if max_body_bytes < 1024 {
+            self.problem(&["gateway", "max_body_bytes"], "must be at least 1024");
+        }
+        let page_size = raw.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
+        if page_size == 0 {
+            self.problem(&["gateway", "page_size"], "must be at least 1");
+        }
+        let call_timeout_secs = raw.call_timeout_secs.unwrap_or(DEFAULT_CALL_TIMEOUT_SECS);
+        if call_timeout_secs == 0 {
+            self.problem(&["gateway", "call_timeout_secs"], "must be at least 1");
+        }
+        let session_idle_secs = raw.session_idle_secs.unwrap_or(DEFAULT_SESSION_IDLE_SECS);
+        if session_idle_secs == 0 {
+            self.problem(&["gateway", "session_idle_secs"], "must be at least 1");
+        }
+        GatewaySettings {
+            listen,
+            allowed_hosts: raw.allowed_hosts.clone().unwrap_or_default(),
+            allowed_origins: raw.allowed_origins.clone().unwrap_or_default(),
+            max_body_bytes: usize::try_from(max_body_bytes).unwrap_or(usize::MAX),
+            call_timeout: Duration::from_secs(call_timeout_secs),
+            session_idle: Duration::from_secs(session_idle_secs),
+            page_size,
+        }
+    }
+
+    fn servers(&mut self, raw: &BTreeMap<String, RawServer>) -> Vec<ServerConfig> {
+        let mut servers = Vec::new();
+        let mut prefixes: BTreeMap<String, String> = BTreeMap::new();
+        for (name, server) in raw {
+            let name_path = ["servers", name.as_str()];
+            let server_name = match ServerName::new(name) {
+                Ok(server_name) => server_name,
+                Err(message) => {
+                    self.problem(&name_path, format!("server name {message}"));
+                    continue;
+                }
+            };
+            let prefix = match server.prefix.as_deref() {
+                None => Some(name.clone()),
+                Some("") => None,
+                Some(prefix) => match check_identifier(prefix) {
+                    Ok(()) => Some(prefix.to_owned()),
+                    Err(message) => {
+                        self.problem(&["servers", name, "prefix"], format!("prefix {message}"));
+                        None
+                    }
+                },
+            };
+            if let Some(prefix) = &prefix {
+                if let Some(other) = prefixes.insert(prefix.clone(), name.clone()) {
+                    self.problem(
+                        &["servers", name, "prefix"],
+                        format!(
+                            "prefix `{prefix}` is already used by server `{other}`; names would collide, so give one of them another `prefix`"
+                        ),
+                    );
+                }
+            }
+            let Some(transport) = self.transport(name, server) else {
+                continue;
+            };
+            servers.push(ServerConfig {
+                name: server_name,
+                prefix,
+                transport,
+                description: server.description.clone(),
+            });
+        }
+        servers
+    }
+
+    fn transport(&mut self, name: &str, server: &RawServer) -> Option<Transport> {
+        match (&server.command, &server.url) {
+            (Some(_), Some(_)) => {
+                self.problem(
+                    &["servers", name],
+                    "has both `command` and `url`; keep `command` for a stdio server or `url` for an HTTP server",
+                );
+                None
+            }
+            (None, None) => {
+                self.problem(
+                    &["servers", name],
+                    "needs `command` (a stdio server to spawn) or `url` (a Streamable HTTP server)",
+                );
+                None
+            }
+            (Some(command), None) => {
+                if command.trim().is_empty() {
+                    self.problem(&["servers", name, "command"], "must not be empty");
+                }
+                if !server.headers.is_empty() {
+                    self.problem(
+                        &["servers", name, "headers"],
+                        "applies only to HTTP servers (`url`); use `env` for a stdio server",
+                    );
+                }
+                Some(Transport::Stdio {
+                    command: command.clone(),
+                    args: server.args.clone(),
+                    env: server.env.clone(),
+                    cwd: server.cwd.clone(),
+                })
+            }
+            (None, Some(url)) => {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    self.problem(
+                        &["servers", name, "url"],
+                        format!("`{url}` must start with http:// or https://"),
+                    );
+                }
+                if !server.args.is_empty() || !server.env.is_empty() || server.cwd.is_some() {
+                    self.problem(
+                        &["servers", name],
+                        "`args`, `env` and `cwd` apply only to stdio servers (`command`)",
+                    );
+                }
+                for (header, value) in &server.headers {
+                    let valid_name = http_token(header);
+                    if !valid_name || value.contains(['\r', '\n']) {
+                        self.problem(
+                            &["servers", name, "headers", header],
+                            format!("`{header}` is not a valid HTTP header"),
+                        );
+                    }
+                }
+                Some(Transport::Http {
+                    url: url.clone(),
+                    headers: server.headers.clone(),
+                })
+            }
+        }
+    }
+}
+
+fn http_token(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+#[cfg(test)]
+mod tests;

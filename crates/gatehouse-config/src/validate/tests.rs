@@ -1,0 +1,98 @@
+use crate::edit::{NewServer, add_server, remove_server};
+use crate::{ServerName, Transport, parse, starter_config};
+
+/// Parses `text` and renders either a summary of the servers or the problems found.
+fn check(text: &str) -> String {
+    match parse(text) {
+        Ok(config) => config
+            .servers
+            .iter()
+            .map(|server| {
+                let kind = match &server.transport {
+                    Transport::Stdio { command, .. } => format!("stdio {command}"),
+                    Transport::Http { url, .. } => format!("http {url}"),
+                };
+                format!("{} prefix={:?} {kind}", server.name, server.prefix)
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Err(error) => error
+            .problems
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n"),
+    }
+}
+
+#[test]
+fn table_of_configurations() {
+    let cases: &[(&str, &str)] = &[
+        ("", ""),
+        (
+            "[servers.a]\ncommand = \"x\"\n[servers.b]\nurl = \"http://127.0.0.1:1/mcp\"\nprefix = \"\"\n",
+            "a prefix=Some(\"a\") stdio x\nb prefix=None http http://127.0.0.1:1/mcp",
+        ),
+        (
+            "[servers.a]\ncommand = \"x\"\nurl = \"http://h\"\n",
+            "line 1: servers.a: has both `command` and `url`; keep `command` for a stdio server or `url` for an HTTP server",
+        ),
+        (
+            "[servers.a]\nargs = []\n",
+            "line 1: servers.a: needs `command` (a stdio server to spawn) or `url` (a Streamable HTTP server)",
+        ),
+        (
+            "[servers.a__b]\ncommand = \"x\"\n",
+            "line 1: servers.a__b: server name `a__b` must not contain `__` or end with `_`: the separator must stay unambiguous",
+        ),
+        (
+            "[servers.a]\ncommand = \"x\"\n\n[servers.b]\ncommand = \"y\"\nprefix = \"a\"\n",
+            "line 6: servers.b.prefix: prefix `a` is already used by server `a`; names would collide, so give one of them another `prefix`",
+        ),
+        (
+            "[servers.a]\ncommnd = \"x\"\n",
+            "line 2: file: unknown field `commnd`, expected one of `command`, `args`, `env`, `cwd`, `url`, `headers`, `prefix`, `description`",
+        ),
+        (
+            "[gateway]\nlisten = \"nowhere\"\n[servers.a]\nurl = \"ftp://x\"\n",
+            "line 2: gateway.listen: `nowhere` is not an address and port such as `127.0.0.1:8080`\nline 4: servers.a.url: `ftp://x` must start with http:// or https://",
+        ),
+    ];
+    for (input, expected) in cases {
+        assert_eq!(check(input), *expected, "input:\n{input}");
+    }
+}
+
+#[test]
+fn starter_config_validates() {
+    let text = starter_config("/usr/local/bin/gatehouse");
+    assert_eq!(
+        check(&text),
+        "demo prefix=Some(\"demo\") stdio /usr/local/bin/gatehouse"
+    );
+}
+
+#[test]
+fn add_and_remove_keep_comments() {
+    let text = "# my comment\n[gateway]\nlisten = \"127.0.0.1:0\" # inline\n";
+    let name = ServerName::new("time").unwrap();
+    let server = NewServer::Stdio {
+        command: "uvx".into(),
+        args: vec!["mcp-server-time".into()],
+        env: vec![("TZ".into(), "UTC".into())],
+    };
+    let added = add_server(text, &name, &server).unwrap();
+    assert!(added.starts_with("# my comment\n[gateway]\nlisten = \"127.0.0.1:0\" # inline\n"));
+    assert_eq!(check(&added), "time prefix=Some(\"time\") stdio uvx");
+    let again = add_server(&added, &name, &server).unwrap_err();
+    assert!(again.to_string().contains("already exists"));
+    let removed = remove_server(&added, "time").unwrap();
+    assert_eq!(check(&removed), "");
+    assert!(removed.contains("# inline"));
+    assert!(
+        remove_server(&removed, "time")
+            .unwrap_err()
+            .to_string()
+            .contains("no server named")
+    );
+}
