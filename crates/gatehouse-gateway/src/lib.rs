@@ -1,1 +1,100 @@
-//! gatehouse-gateway
+//! The Gatehouse HTTP server: one Streamable HTTP MCP endpoint (`/mcp`) in front of every
+//! configured upstream, serving legacy clients (initialize, `Mcp-Session-Id`, GET stream,
+//! DELETE) and 2026-07-28 clients (stateless requests, `server/discover`,
+//! `subscriptions/listen`) side by side.
+//!
+//! Entry points: [`Gateway::new`] builds the state from a validated configuration and
+//! [`serve`] runs it on a listener until the shutdown future resolves.
+
+mod dispatch;
+mod envelope;
+mod error;
+mod http_api;
+mod listen;
+mod pages;
+mod relay;
+mod session;
+mod strict_json;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gatehouse_config::{Config, GatewaySettings};
+use gatehouse_mcp::hub::Hub;
+use serde_json::{Value, json};
+
+pub use error::GatewayError;
+pub use session::SessionTable;
+
+/// The gateway's shared state.
+pub struct Gateway {
+    hub: Arc<Hub>,
+    sessions: Arc<SessionTable>,
+    settings: GatewaySettings,
+    server_info: Value,
+    instructions: Option<String>,
+    closing: tokio_util::sync::CancellationToken,
+}
+
+impl Gateway {
+    /// Builds the gateway for a configuration; starts no upstream.
+    pub fn new(config: &Config) -> Arc<Self> {
+        Arc::new(Self {
+            hub: Hub::new(config),
+            sessions: SessionTable::new(config.gateway.session_idle),
+            settings: config.gateway.clone(),
+            server_info: json!({"name": "gatehouse", "title": "Gatehouse", "version": env!("CARGO_PKG_VERSION")}),
+            instructions: None,
+            closing: tokio_util::sync::CancellationToken::new(),
+        })
+    }
+
+    /// The upstream hub.
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    /// The live legacy sessions.
+    pub fn sessions(&self) -> &Arc<SessionTable> {
+        &self.sessions
+    }
+}
+
+/// Serves the gateway on `listener` until `shutdown` resolves, then stops every upstream.
+pub async fn serve(
+    gateway: Arc<Gateway>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let reaper = {
+        let sessions = Arc::clone(&gateway.sessions);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(30));
+            loop {
+                tick.tick().await;
+                sessions.reap_idle();
+            }
+        })
+    };
+    let router = http_api::router(Arc::clone(&gateway));
+    let closing = {
+        let gateway = Arc::clone(&gateway);
+        async move {
+            shutdown.await;
+            // Long-lived streams would hold the graceful shutdown open forever: end them.
+            gateway.closing.cancel();
+            for session in gateway.sessions.all() {
+                gateway.sessions.remove(&session.id);
+            }
+        }
+    };
+    let result = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(closing)
+    .await;
+    reaper.abort();
+    gateway.hub.shutdown().await;
+    result
+}

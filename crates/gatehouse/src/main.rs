@@ -1,1 +1,175 @@
-fn main() {}
+//! The `gatehouse` command: starts the gateway, writes and edits its configuration, and runs
+//! the bundled demo server. The only place where errors become exit codes.
+
+mod servers;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "gatehouse",
+    version,
+    about = "A governance gateway for the Model Context Protocol"
+)]
+struct Cli {
+    /// Configuration file.
+    #[arg(
+        long,
+        global = true,
+        default_value = "gatehouse.toml",
+        env = "GATEHOUSE_CONFIG"
+    )]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write a starter configuration (wired to the bundled demo server) to the config path.
+    Init {
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Run the gateway.
+    Serve {
+        /// Listen here instead of the configured address (port 0 picks a free port).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Check the configuration and name every problem with its location.
+    Validate,
+    /// List, add and remove upstream servers in the configuration file.
+    #[command(subcommand)]
+    Server(servers::ServerCommand),
+    /// Run the bundled demo MCP server (stdio by default).
+    DemoServer {
+        /// Serve Streamable HTTP on this address instead of stdio.
+        #[arg(long)]
+        http: Option<std::net::SocketAddr>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Init { force } => init(&cli.config, force),
+        Command::Serve { listen } => runtime()?.block_on(serve(&cli.config, listen)),
+        Command::Validate => {
+            let config = load(&cli.config)?;
+            println!(
+                "{}: valid ({} server{})",
+                cli.config.display(),
+                config.servers.len(),
+                if config.servers.len() == 1 { "" } else { "s" }
+            );
+            Ok(())
+        }
+        Command::Server(command) => servers::run(&cli.config, command),
+        Command::DemoServer { http } => runtime()?.block_on(async move {
+            match http {
+                Some(address) => {
+                    let listener = tokio::net::TcpListener::bind(address).await?;
+                    println!("listening on http://{}/mcp", listener.local_addr()?);
+                    std::io::stdout().flush()?;
+                    gatehouse_demo::serve_demo_http(listener).await
+                }
+                None => gatehouse_demo::serve_demo_stdio().await,
+            }
+        }),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("could not start the async runtime")
+}
+
+/// Reads and validates the configuration file.
+pub(crate) fn load(path: &Path) -> Result<gatehouse_config::Config> {
+    let text = read_config_text(path)?;
+    gatehouse_config::parse(&text).map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))
+}
+
+pub(crate) fn read_config_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "cannot read {}; create one with `gatehouse init` or pass --config FILE",
+            path.display()
+        )
+    })
+}
+
+fn init(path: &Path, force: bool) -> Result<()> {
+    if path.exists() && !force {
+        bail!(
+            "{} already exists; pass --force to overwrite it",
+            path.display()
+        );
+    }
+    let executable = std::env::current_exe().context("cannot find the gatehouse executable")?;
+    let text = gatehouse_config::starter_config(&executable.to_string_lossy());
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    println!("wrote {}", path.display());
+    println!("next: `gatehouse serve` and point your MCP client at http://127.0.0.1:8080/mcp");
+    Ok(())
+}
+
+async fn serve(path: &Path, listen: Option<std::net::SocketAddr>) -> Result<()> {
+    init_logging();
+    let config = load(path)?;
+    let address = listen.unwrap_or(config.gateway.listen);
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address}; is another process using it?"))?;
+    let local = listener.local_addr()?;
+    let gateway = gatehouse_gateway::Gateway::new(&config);
+    println!("gatehouse listening on http://{local}/mcp");
+    std::io::stdout().flush()?;
+    tracing::info!(address = %local, servers = config.servers.len(), "gateway started");
+    gatehouse_gateway::serve(gateway, listener, shutdown_signal()).await?;
+    tracing::info!("gateway stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        () = terminate => {},
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GATEHOUSE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

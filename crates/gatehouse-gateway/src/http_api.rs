@@ -1,0 +1,352 @@
+//! The HTTP surface: `/mcp` (POST, GET, DELETE) and `/healthz`. Transport concerns only —
+//! Host/Origin checks against DNS rebinding, the body limit, choosing a JSON or SSE answer —
+//! before handing each message to the pipeline in `dispatch`.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use futures::{Stream, StreamExt};
+use gatehouse_mcp::era::{self, LATEST_LEGACY_VERSION};
+use gatehouse_mcp::jsonrpc::{self, Kind, code};
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::Gateway;
+use crate::dispatch::Call;
+use crate::envelope::{self, Caller};
+use crate::error::GatewayError;
+use crate::listen::ListenFilter;
+
+/// Messages buffered per response stream before the sender waits.
+const STREAM_BUFFER: usize = 64;
+
+/// The gateway's routes.
+pub fn router(gateway: Arc<Gateway>) -> Router {
+    let limit = gateway.settings.max_body_bytes;
+    Router::new()
+        .route("/mcp", get(get_mcp).post(post_mcp).delete(delete_mcp))
+        .route("/healthz", get(|| async { "ok" }))
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&gateway),
+            check_host_and_origin,
+        ))
+        .with_state(gateway)
+}
+
+/// Refuses requests whose Host or Origin is not this gateway's, so a web page cannot reach a
+/// gateway on loopback through DNS rebinding.
+async fn check_host_and_origin(
+    State(gateway): State<Arc<Gateway>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let headers = request.headers();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !host_allowed(host, &gateway.settings.allowed_hosts) {
+        tracing::info!(host, "request refused: Host is not this gateway");
+        return refusal(
+            StatusCode::FORBIDDEN,
+            &format!("Host `{host}` is not allowed; add it to gateway.allowed_hosts"),
+        );
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("invalid");
+        if !origin_allowed(origin, &gateway.settings.allowed_origins) {
+            tracing::info!(origin, "request refused: Origin is not allowed");
+            return refusal(
+                StatusCode::FORBIDDEN,
+                &format!("Origin `{origin}` is not allowed; add it to gateway.allowed_origins"),
+            );
+        }
+    }
+    next.run(request).await
+}
+
+fn host_allowed(host: &str, allowed: &[String]) -> bool {
+    let name = strip_port(host);
+    matches!(name, "localhost" | "127.0.0.1" | "[::1]")
+        || allowed
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(host) || a.eq_ignore_ascii_case(name))
+}
+
+fn origin_allowed(origin: &str, allowed: &[String]) -> bool {
+    let loopback = ["http://", "https://"].iter().any(|scheme| {
+        origin
+            .strip_prefix(scheme)
+            .is_some_and(|rest| matches!(strip_port(rest), "localhost" | "127.0.0.1" | "[::1]"))
+    });
+    loopback || allowed.iter().any(|a| a.eq_ignore_ascii_case(origin))
+}
+
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.split_inclusive(']').next().unwrap_or(host);
+    }
+    host.rsplit_once(':').map_or(host, |(name, port)| {
+        if port.bytes().all(|b| b.is_ascii_digit()) {
+            name
+        } else {
+            host
+        }
+    })
+}
+
+fn refusal(status: StatusCode, message: &str) -> Response {
+    let body = jsonrpc::error(Value::Null, code::INVALID_REQUEST, message, None);
+    (status, axum::Json(body)).into_response()
+}
+
+fn error_response(error: &GatewayError, id: Value) -> Response {
+    (error.status(), axum::Json(error.to_message(id))).into_response()
+}
+
+async fn post_mcp(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let message = match crate::strict_json::from_slice(&body) {
+        Ok(message) => message,
+        Err(error) => return error_response(&GatewayError::Parse(error.to_string()), Value::Null),
+    };
+    if message.is_array() {
+        let error = GatewayError::InvalidRequest(
+            "JSON-RPC batches are not supported; send one message per request".to_owned(),
+        );
+        return error_response(&error, Value::Null);
+    }
+    let id = message.get("id").cloned().unwrap_or(Value::Null);
+    match jsonrpc::kind(&message) {
+        Kind::Invalid => {
+            let error = GatewayError::InvalidRequest(
+                "the body is not a JSON-RPC 2.0 request, notification or response".to_owned(),
+            );
+            error_response(&error, id)
+        }
+        Kind::Response => accept_client_response(&gateway, &headers, message),
+        Kind::Notification => match envelope::classify(&headers, &message, &gateway.sessions) {
+            Ok(caller) => {
+                gateway.handle_notification(&caller, &message).await;
+                StatusCode::ACCEPTED.into_response()
+            }
+            Err(error) => error_response(&error, Value::Null),
+        },
+        Kind::Request => match envelope::classify(&headers, &message, &gateway.sessions) {
+            Ok(caller) => answer_request(gateway, &headers, message, caller).await,
+            Err(error) => error_response(&error, id),
+        },
+    }
+}
+
+fn accept_client_response(gateway: &Gateway, headers: &HeaderMap, message: Value) -> Response {
+    let Some(session) = envelope::session_header(headers).and_then(|id| gateway.sessions.get(id))
+    else {
+        return error_response(&GatewayError::SessionNotFound, Value::Null);
+    };
+    if !session.resolve_client_request(message) {
+        tracing::debug!(session = %session.id, "response to no pending request ignored");
+    }
+    StatusCode::ACCEPTED.into_response()
+}
+
+async fn answer_request(
+    gateway: Arc<Gateway>,
+    headers: &HeaderMap,
+    message: Value,
+    caller: Caller,
+) -> Response {
+    let id = message.get("id").cloned().unwrap_or(Value::Null);
+    let method = jsonrpc::method(&message).unwrap_or_default().to_owned();
+    let caller = match caller {
+        Caller::Handshake => {
+            let requested = message
+                .pointer("/params/protocolVersion")
+                .and_then(Value::as_str);
+            let version = requested
+                .filter(|v| era::is_legacy_version(v))
+                .unwrap_or(LATEST_LEGACY_VERSION);
+            let capabilities = message
+                .pointer("/params/capabilities")
+                .cloned()
+                .unwrap_or_else(|| serde_json::json!({}));
+            Caller::Legacy(gateway.sessions.create(version, capabilities))
+        }
+        caller => caller,
+    };
+    let session_header = (method == "initialize")
+        .then(|| caller.session().map(|s| s.id.clone()))
+        .flatten();
+    let accepts_stream = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/event-stream"));
+    if method == "subscriptions/listen" && caller.is_modern() && accepts_stream {
+        return listen_response(gateway, id, &message);
+    }
+    let streams = accepts_stream
+        && !matches!(
+            method.as_str(),
+            "initialize"
+                | "server/discover"
+                | "ping"
+                | "logging/setLevel"
+                | "tools/list"
+                | "prompts/list"
+                | "resources/list"
+                | "resources/templates/list"
+        );
+    let cancel = match caller.session() {
+        Some(session) => session.begin_call(&jsonrpc::id_key(&id)),
+        None => CancellationToken::new(),
+    };
+    if !streams {
+        let call = Call {
+            id: id.clone(),
+            message,
+            caller,
+            stream: None,
+            cancel,
+        };
+        let response = gateway.handle_request(&call).await;
+        if let Some(session) = call.caller.session() {
+            session.end_call(&jsonrpc::id_key(&id));
+        }
+        let mut http_response = axum::Json(response).into_response();
+        if let Some(session_id) = session_header.and_then(|s| HeaderValue::from_str(&s).ok()) {
+            http_response
+                .headers_mut()
+                .insert("mcp-session-id", session_id);
+        }
+        return http_response;
+    }
+    let modern = caller.is_modern();
+    let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
+    let call = Call {
+        id: id.clone(),
+        message,
+        caller,
+        stream: Some(sender.clone()),
+        cancel,
+    };
+    let task = tokio::spawn(async move {
+        let response = gateway.handle_request(&call).await;
+        if let Some(session) = call.caller.session() {
+            session.end_call(&jsonrpc::id_key(&id));
+        }
+        drop(call);
+        let _ = sender.send(response).await;
+    });
+    // In 2026-07-28 a closed response stream is the client's cancellation; in earlier versions
+    // a disconnect is not, and the call runs to completion.
+    let guard = modern.then(|| AbortOnDrop(task.abort_handle()));
+    sse_response(ReceiverStream::new(receiver), guard)
+}
+
+fn listen_response(gateway: Arc<Gateway>, id: Value, message: &Value) -> Response {
+    let filter = ListenFilter::from_params(message.pointer("/params/notifications"));
+    let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
+    let task = tokio::spawn(gateway.run_listen(id, filter, sender));
+    sse_response(
+        ReceiverStream::new(receiver),
+        Some(AbortOnDrop(task.abort_handle())),
+    )
+}
+
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn sse_response(
+    messages: impl Stream<Item = Value> + Send + 'static,
+    guard: Option<AbortOnDrop>,
+) -> Response {
+    let events = messages.map(move |message| {
+        // The guard lives as long as the body stream: dropping the body aborts the work.
+        let _keep = &guard;
+        Ok::<Event, Infallible>(Event::default().data(message.to_string()))
+    });
+    let mut response = Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response();
+    response
+        .headers_mut()
+        .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
+async fn get_mcp(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+    let Some(session_id) = envelope::session_header(&headers) else {
+        return method_not_allowed(
+            "GET opens a legacy session stream and needs Mcp-Session-Id; 2026-07-28 clients use subscriptions/listen",
+        );
+    };
+    let Some(session) = gateway.sessions.get(session_id) else {
+        return error_response(&GatewayError::SessionNotFound, Value::Null);
+    };
+    let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
+    session.attach_get_stream(sender.clone());
+    let task = tokio::spawn(Arc::clone(&gateway).run_session_stream(session, sender));
+    sse_response(
+        ReceiverStream::new(receiver),
+        Some(AbortOnDrop(task.abort_handle())),
+    )
+}
+
+async fn delete_mcp(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+    let Some(session_id) = envelope::session_header(&headers) else {
+        return method_not_allowed("DELETE ends a legacy session and needs Mcp-Session-Id");
+    };
+    if gateway.sessions.remove(session_id) {
+        StatusCode::OK.into_response()
+    } else {
+        error_response(&GatewayError::SessionNotFound, Value::Null)
+    }
+}
+
+fn method_not_allowed(message: &str) -> Response {
+    let mut response = refusal(StatusCode::METHOD_NOT_ALLOWED, message);
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    response
+}
+
+impl Gateway {
+    async fn handle_notification(&self, caller: &Caller, message: &Value) {
+        match jsonrpc::method(message).unwrap_or_default() {
+            "notifications/cancelled" => {
+                if let (Some(session), Some(request_id)) =
+                    (caller.session(), message.pointer("/params/requestId"))
+                {
+                    session.cancel_call(&jsonrpc::id_key(request_id));
+                }
+            }
+            "notifications/roots/list_changed" => {
+                for upstream in self.hub.upstreams() {
+                    upstream.notify(message.clone()).await;
+                }
+            }
+            _ => {}
+        }
+    }
+}

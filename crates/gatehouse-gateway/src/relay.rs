@@ -1,0 +1,279 @@
+//! Relaying one routed request to its upstream and everything that flows back while it runs:
+//! progress and log notifications go to the request's stream, requests from the server
+//! (sampling, elicitation, roots) go to the client that caused them and their answers back.
+//!
+//! Cross-era bridging: a 2026-07-28 server answers with `input_required` instead of sending
+//! requests; for a legacy client the gateway asks the client itself, then retries with the
+//! answers (`inputResponses`) and the server's `requestState` echoed unchanged.
+
+use std::time::Duration;
+
+use gatehouse_mcp::hub::Route;
+use gatehouse_mcp::jsonrpc::{self, code};
+use gatehouse_mcp::upstream::{CallOptions, Owner, UpstreamEvent};
+use serde_json::{Map, Value, json};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::Gateway;
+use crate::dispatch::Call;
+use crate::envelope::Caller;
+use crate::error::GatewayError;
+
+/// Most `input_required` rounds bridged for one request.
+const MAX_INPUT_ROUNDS: usize = 10;
+/// How long a client may take to answer a request the gateway sent it.
+const CLIENT_ANSWER_TIMEOUT: Duration = Duration::from_secs(300);
+
+const LOG_LEVELS: &[&str] = &[
+    "debug",
+    "info",
+    "notice",
+    "warning",
+    "error",
+    "critical",
+    "alert",
+    "emergency",
+];
+
+impl Gateway {
+    /// Sends `message` to the route's upstream and returns the result object. An error the
+    /// upstream answered with becomes a JSON-RPC error for the client with the same code.
+    pub(crate) async fn relay(
+        &self,
+        route: &Route,
+        message: Value,
+        call: &Call,
+    ) -> Result<Value, GatewayError> {
+        let mut message = message;
+        for _round in 0..=MAX_INPUT_ROUNDS {
+            let response = self.relay_once(route, message.clone(), call).await?;
+            let result = match response.get("result") {
+                Some(result) => result.clone(),
+                None => return Err(upstream_error(response)),
+            };
+            let input_required =
+                result.get("resultType").and_then(Value::as_str) == Some("input_required");
+            if !input_required || call.caller.is_modern() {
+                return Ok(fit_result_to_client(result, &call.caller));
+            }
+            // A legacy client cannot read `input_required`: ask it each question directly,
+            // then retry the original request with the answers.
+            let answers = self.answer_input_requests(&result, call).await?;
+            let params = message
+                .get_mut("params")
+                .and_then(Value::as_object_mut)
+                .ok_or_else(|| {
+                    GatewayError::InvalidParams("params must be an object".to_owned())
+                })?;
+            params.insert("inputResponses".to_owned(), Value::Object(answers));
+            match result.get("requestState") {
+                Some(state) => params.insert("requestState".to_owned(), state.clone()),
+                None => params.remove("requestState"),
+            };
+        }
+        Err(GatewayError::CannotBridge(format!(
+            "the server asked for input more than {MAX_INPUT_ROUNDS} times; the request was abandoned"
+        )))
+    }
+
+    async fn relay_once(
+        &self,
+        route: &Route,
+        message: Value,
+        call: &Call,
+    ) -> Result<Value, GatewayError> {
+        let (events, mut incoming) = mpsc::channel(64);
+        let owner: Option<Owner> = match &call.caller {
+            Caller::Legacy(session) => Some(session.id.as_str().into()),
+            _ => None,
+        };
+        let options = CallOptions {
+            events: Some(events),
+            owner,
+            client_capabilities: call.caller.capabilities(),
+            log_level: call.caller.log_level(),
+            timeout: self.settings.call_timeout,
+        };
+        let upstream_call = route.upstream.call(message, options);
+        tokio::pin!(upstream_call);
+        loop {
+            tokio::select! {
+                answer = &mut upstream_call => return answer.map_err(GatewayError::from),
+                Some(event) = incoming.recv() => self.forward_event(event, call).await,
+                () = call.cancel.cancelled() => {
+                    return Err(GatewayError::InvalidRequest("the request was cancelled".to_owned()));
+                }
+            }
+        }
+    }
+
+    async fn forward_event(&self, event: UpstreamEvent, call: &Call) {
+        match event {
+            UpstreamEvent::Notification(message) => {
+                if jsonrpc::method(&message) == Some("notifications/message")
+                    && !wants_log(&message, &call.caller)
+                {
+                    return;
+                }
+                if let Some(stream) = &call.stream {
+                    let _ = stream.send(message).await;
+                }
+            }
+            UpstreamEvent::Request { message, reply } => {
+                match &call.caller {
+                    Caller::Legacy(_) => {
+                        let pending = self.ask_client(message, call);
+                        tokio::spawn(async move {
+                            let _ = reply.send(pending.await);
+                        });
+                    }
+                    _ => {
+                        let method = jsonrpc::method(&message).unwrap_or_default().to_owned();
+                        let id = message.get("id").cloned().unwrap_or(Value::Null);
+                        let _ = reply.send(jsonrpc::error(
+                        id,
+                        code::INTERNAL_ERROR,
+                        &format!("the gateway cannot relay {method} to a 2026-07-28 client during a call"),
+                        None,
+                    ));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends a request to a legacy client on the request's stream (or the session's GET
+    /// stream) and resolves to the client's response message.
+    fn ask_client(
+        &self,
+        mut message: Value,
+        call: &Call,
+    ) -> impl Future<Output = Value> + Send + 'static {
+        let upstream_id = message.get("id").cloned().unwrap_or(Value::Null);
+        let method = jsonrpc::method(&message).unwrap_or_default().to_owned();
+        let refusal =
+            |text: String| jsonrpc::error(upstream_id.clone(), code::INTERNAL_ERROR, &text, None);
+        let session = call.caller.session().cloned();
+        let declared = call.caller.capabilities();
+        let stream = call.stream.clone();
+        let ready: Result<(oneshot::Receiver<Value>, mpsc::Sender<Value>), Value> = (|| {
+            let session = session.ok_or_else(|| refusal("no client session to ask".to_owned()))?;
+            let capability = match method.as_str() {
+                "sampling/createMessage" => Some("sampling"),
+                "elicitation/create" => Some("elicitation"),
+                "roots/list" => Some("roots"),
+                _ => None,
+            };
+            if let Some(capability) = capability {
+                if declared.get(capability).is_none() {
+                    return Err(refusal(format!(
+                        "the client did not declare the {capability} capability"
+                    )));
+                }
+            }
+            let channel = stream.or_else(|| session.get_stream()).ok_or_else(|| {
+                refusal(format!("the client has no open stream to receive {method}"))
+            })?;
+            let answer = session.register_client_request(&mut message);
+            Ok((answer, channel))
+        })();
+        async move {
+            let (answer, channel) = match ready {
+                Ok(ready) => ready,
+                Err(refused) => return refused,
+            };
+            if channel.send(message).await.is_err() {
+                return jsonrpc::error(
+                    upstream_id,
+                    code::INTERNAL_ERROR,
+                    "the client stream closed",
+                    None,
+                );
+            }
+            match tokio::time::timeout(CLIENT_ANSWER_TIMEOUT, answer).await {
+                Ok(Ok(response)) => response,
+                _ => jsonrpc::error(
+                    upstream_id,
+                    code::INTERNAL_ERROR,
+                    "the client did not answer",
+                    None,
+                ),
+            }
+        }
+    }
+
+    async fn answer_input_requests(
+        &self,
+        result: &Value,
+        call: &Call,
+    ) -> Result<Map<String, Value>, GatewayError> {
+        let requests = result
+            .get("inputRequests")
+            .and_then(Value::as_object)
+            .ok_or_else(|| {
+                GatewayError::CannotBridge(
+                    "the server asked for input without inputRequests".to_owned(),
+                )
+            })?;
+        let mut answers = Map::new();
+        for (key, request) in requests {
+            let method = request
+                .get("method")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let message = jsonrpc::request(json!(0), method, request.get("params").cloned());
+            let response = self.ask_client(message, call).await;
+            match response.get("result") {
+                Some(answer) => {
+                    answers.insert(key.clone(), answer.clone());
+                }
+                None => {
+                    let reason = response
+                        .pointer("/error/message")
+                        .and_then(Value::as_str)
+                        .unwrap_or("no answer");
+                    return Err(GatewayError::CannotBridge(format!(
+                        "the client could not answer {method}: {reason}"
+                    )));
+                }
+            }
+        }
+        Ok(answers)
+    }
+}
+
+/// The client's era decides the result's envelope: legacy clients never see `resultType`.
+fn fit_result_to_client(mut result: Value, caller: &Caller) -> Value {
+    if !caller.is_modern() {
+        if let Some(object) = result.as_object_mut() {
+            object.remove("resultType");
+            if let Some(meta) = object.get_mut("_meta").and_then(Value::as_object_mut) {
+                meta.remove(gatehouse_mcp::era::META_SERVER_INFO);
+                if meta.is_empty() {
+                    object.remove("_meta");
+                }
+            }
+        }
+    }
+    result
+}
+
+/// An error the upstream answered with, passed on with its code, message and data.
+fn upstream_error(response: Value) -> GatewayError {
+    let error = response.get("error").cloned().unwrap_or_else(|| json!({}));
+    GatewayError::Relayed(error)
+}
+
+/// Whether a log message passes the client's level.
+fn wants_log(message: &Value, caller: &Caller) -> bool {
+    let Some(wanted) = caller.log_level() else {
+        // 2026-07-28: no log messages without an opt-in. Legacy: everything until setLevel.
+        return !caller.is_modern();
+    };
+    let level = message
+        .pointer("/params/level")
+        .and_then(Value::as_str)
+        .unwrap_or("info");
+    let rank = |name: &str| LOG_LEVELS.iter().position(|l| *l == name).unwrap_or(0);
+    rank(level) >= rank(&wanted)
+}

@@ -1,0 +1,357 @@
+//! An upstream Streamable HTTP server. Each request is one POST whose answer is either a JSON
+//! body or an SSE stream of messages tied to that request; both are fed to the link's request
+//! table with the request's id as context. Legacy servers also get the session id header and a
+//! GET stream for messages not tied to a request.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use base64::Engine;
+use futures::StreamExt;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
+
+use super::mux::Mux;
+use crate::era::MODERN_VERSION;
+use crate::jsonrpc::{self, code};
+
+/// Largest response body or single SSE event accepted from an upstream.
+const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+
+/// The connection state of one HTTP upstream.
+pub(crate) struct HttpWire {
+    server: String,
+    client: reqwest::Client,
+    url: String,
+    headers: HeaderMap,
+    session_id: RwLock<Option<String>>,
+    protocol_version: RwLock<Option<String>>,
+    in_flight: Mutex<HashMap<u64, AbortHandle>>,
+    closed: tokio_util::sync::CancellationToken,
+}
+
+impl HttpWire {
+    /// Prepares the wire and starts the task that posts non-request messages.
+    pub(crate) fn new(
+        server: &str,
+        client: reqwest::Client,
+        url: &str,
+        configured_headers: &BTreeMap<String, String>,
+        mux: &Arc<Mux>,
+        mut outbound: mpsc::UnboundedReceiver<Value>,
+    ) -> Result<Arc<Self>, String> {
+        let mut headers = HeaderMap::new();
+        for (name, value) in configured_headers {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| format!("header name `{name}` is not valid"))?;
+            let value = HeaderValue::from_str(value)
+                .map_err(|_| format!("header `{name}` has a value that is not valid"))?;
+            headers.insert(name, value);
+        }
+        let wire = Arc::new(Self {
+            server: server.to_owned(),
+            client,
+            url: url.to_owned(),
+            headers,
+            session_id: RwLock::new(None),
+            protocol_version: RwLock::new(None),
+            in_flight: Mutex::new(HashMap::new()),
+            closed: tokio_util::sync::CancellationToken::new(),
+        });
+        let sender = Arc::clone(&wire);
+        let mux_for_posts = Arc::clone(mux);
+        tokio::spawn(async move {
+            while let Some(message) = outbound.recv().await {
+                let wire = Arc::clone(&sender);
+                let mux = Arc::clone(&mux_for_posts);
+                tokio::spawn(async move {
+                    if let Err(error) = wire.post(&message, None, &mux).await {
+                        tracing::debug!(server = %wire.server, %error, "message to upstream not delivered");
+                    }
+                });
+            }
+        });
+        Ok(wire)
+    }
+
+    /// Records the negotiated version (and, for legacy servers, the session id header).
+    pub(crate) fn set_protocol_version(&self, version: &str) {
+        *self
+            .protocol_version
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(version.to_owned());
+    }
+
+    fn session_id(&self) -> Option<String> {
+        self.session_id
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Sends a request; its answer and related messages reach the mux in the background.
+    pub(crate) fn send_request(self: &Arc<Self>, id: u64, message: Value, mux: &Arc<Mux>) {
+        let wire = Arc::clone(self);
+        let mux = Arc::clone(mux);
+        let task = tokio::spawn(async move {
+            if let Err(error) = wire.post(&message, Some(id), &mux).await {
+                let reason = format!("server `{}` failed: {error}", wire.server);
+                mux.dispatch(
+                    jsonrpc::error(json!(id), code::UPSTREAM_ERROR, &reason, None),
+                    Some(id),
+                );
+            }
+            wire.in_flight
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(&id);
+        });
+        self.in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id, task.abort_handle());
+    }
+
+    /// Abandons a request: closing its response stream is how a 2026-07-28 server learns of
+    /// the cancellation.
+    pub(crate) fn abandon(&self, id: u64) {
+        let handle = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&id);
+        if let Some(handle) = handle {
+            handle.abort();
+        }
+    }
+
+    /// Stops background work.
+    pub(crate) fn close(&self) {
+        self.closed.cancel();
+        let handles: Vec<AbortHandle> = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .drain()
+            .map(|(_, handle)| handle)
+            .collect();
+        for handle in handles {
+            handle.abort();
+        }
+    }
+
+    fn request_headers(&self, message: &Value) -> HeaderMap {
+        let mut headers = self.headers.clone();
+        headers.insert(
+            http::header::ACCEPT,
+            HeaderValue::from_static("application/json, text/event-stream"),
+        );
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        let version = self
+            .protocol_version
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        if let Some(version) = &version {
+            if let Ok(value) = HeaderValue::from_str(version) {
+                headers.insert("mcp-protocol-version", value);
+            }
+        }
+        if let Some(session) = self.session_id() {
+            if let Ok(value) = HeaderValue::from_str(&session) {
+                headers.insert("mcp-session-id", value);
+            }
+        }
+        let modern = version.as_deref() == Some(MODERN_VERSION)
+            || jsonrpc::method(message) == Some("server/discover");
+        if modern {
+            if let Some(method) = jsonrpc::method(message) {
+                if let Ok(value) = HeaderValue::from_str(method) {
+                    headers.insert("mcp-method", value);
+                }
+                let name = message
+                    .pointer("/params/name")
+                    .or_else(|| message.pointer("/params/uri"))
+                    .and_then(Value::as_str);
+                if let (Some(name), true) = (
+                    name,
+                    matches!(method, "tools/call" | "prompts/get" | "resources/read"),
+                ) {
+                    if let Ok(value) = HeaderValue::from_str(&encode_header_value(name)) {
+                        headers.insert("mcp-name", value);
+                    }
+                }
+            }
+        }
+        headers
+    }
+
+    /// Posts one message and feeds whatever comes back to the mux.
+    async fn post(
+        &self,
+        message: &Value,
+        related: Option<u64>,
+        mux: &Arc<Mux>,
+    ) -> Result<(), String> {
+        let response = self
+            .client
+            .post(&self.url)
+            .headers(self.request_headers(message))
+            .json(message)
+            .send()
+            .await
+            .map_err(|error| format!("request failed: {}", without_url(&error)))?;
+        let status = response.status();
+        if jsonrpc::method(message) == Some("initialize") {
+            if let Some(session) = response
+                .headers()
+                .get("mcp-session-id")
+                .and_then(|v| v.to_str().ok())
+            {
+                *self
+                    .session_id
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(session.to_owned());
+            }
+        }
+        let content_type = response
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if status == http::StatusCode::ACCEPTED {
+            return Ok(());
+        }
+        if content_type.starts_with("text/event-stream") {
+            let mut events = sse_stream::SseStream::from_bytes_stream(response.bytes_stream());
+            while let Some(event) = events.next().await {
+                let event = event.map_err(|error| format!("event stream broke: {error}"))?;
+                let Some(data) = event.data else { continue };
+                if data.len() > MAX_MESSAGE_BYTES {
+                    return Err("an event exceeded the message size limit".to_owned());
+                }
+                if data.trim().is_empty() {
+                    continue;
+                }
+                match serde_json::from_str::<Value>(&data) {
+                    Ok(message) => mux.dispatch(message, related),
+                    Err(_) => tracing::debug!(server = %self.server, "non-JSON event ignored"),
+                }
+            }
+            return Ok(());
+        }
+        let body = read_limited(response).await?;
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(message) if message.get("jsonrpc").is_some() => {
+                mux.dispatch(message, related);
+                Ok(())
+            }
+            _ if status.is_success() => Ok(()),
+            _ => Err(format!("answered HTTP {status}")),
+        }
+    }
+
+    /// Keeps a GET stream open for a legacy session's messages that are not tied to a request.
+    pub(crate) fn open_listen_stream(self: &Arc<Self>, mux: &Arc<Mux>) {
+        let wire = Arc::clone(self);
+        let mux = Arc::clone(mux);
+        tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(500);
+            loop {
+                let mut headers = wire.request_headers(&json!({}));
+                headers.insert(
+                    http::header::ACCEPT,
+                    HeaderValue::from_static("text/event-stream"),
+                );
+                headers.remove(http::header::CONTENT_TYPE);
+                let request = wire.client.get(&wire.url).headers(headers).send();
+                let response = tokio::select! {
+                    response = request => response,
+                    () = wire.closed.cancelled() => return,
+                };
+                let Ok(response) = response else { return };
+                if !response.status().is_success() {
+                    // 405 means the server offers no such stream; that is allowed.
+                    return;
+                }
+                let mut events = sse_stream::SseStream::from_bytes_stream(response.bytes_stream());
+                loop {
+                    let event = tokio::select! {
+                        event = events.next() => event,
+                        () = wire.closed.cancelled() => return,
+                    };
+                    let Some(Ok(event)) = event else { break };
+                    if let Some(data) = event.data.filter(|d| !d.trim().is_empty()) {
+                        if let Ok(message) = serde_json::from_str::<Value>(&data) {
+                            mux.dispatch(message, None);
+                        }
+                    }
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {},
+                    () = wire.closed.cancelled() => return,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        });
+    }
+
+    /// Ends a legacy session politely.
+    pub(crate) async fn delete_session(&self) {
+        if let Some(session) = self.session_id() {
+            let _ = self
+                .client
+                .delete(&self.url)
+                .headers(self.headers.clone())
+                .header("mcp-session-id", session)
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await;
+        }
+    }
+}
+
+async fn read_limited(response: reqwest::Response) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|error| format!("body broke: {}", without_url(&error)))?;
+        if body.len() + chunk.len() > MAX_MESSAGE_BYTES {
+            return Err("the response exceeded the message size limit".to_owned());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// An HTTP error without the URL, which may carry credentials in its query.
+fn without_url(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    if let Some(url) = error.url() {
+        text = text.replace(url.as_str(), "<upstream>");
+    }
+    text
+}
+
+/// Encodes a header value per SEP-2243: safe ASCII as is, anything else as `=?base64?…?=`.
+pub fn encode_header_value(value: &str) -> String {
+    let safe = value.bytes().all(|b| (0x20..0x7f).contains(&b))
+        && !value.starts_with(' ')
+        && !value.ends_with(' ')
+        && !value.starts_with("=?base64?");
+    if safe {
+        value.to_owned()
+    } else {
+        format!(
+            "=?base64?{}?=",
+            base64::engine::general_purpose::STANDARD.encode(value)
+        )
+    }
+}

@@ -1,0 +1,593 @@
+//! One upstream MCP server and the live link to it. The link is started on first use, its era
+//! detected (a `server/discover` probe, then `initialize` for servers that predate 2026-07-28)
+//! and remembered, and it is restarted on the next use after the process exits.
+
+mod http;
+pub(crate) mod mux;
+mod stdio;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gatehouse_config::{ServerConfig, ServerName, Transport};
+use serde_json::{Value, json};
+use tokio::sync::{Mutex, broadcast, mpsc};
+
+pub use http::encode_header_value;
+pub use mux::{Owner, UpstreamEvent};
+
+use crate::era::{self, Era, LATEST_LEGACY_VERSION, MODERN_VERSION};
+use crate::jsonrpc;
+use crate::naming::Namespace;
+use mux::Mux;
+
+/// How long a probe may take before a server is taken to be legacy.
+const DISCOVER_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the handshake may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Grace period of each step when stopping a child.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// Name and version the gateway gives as a client.
+pub const GATEWAY_CLIENT_NAME: &str = "gatehouse";
+
+/// A failure to reach an upstream, as opposed to an error the upstream answered with.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum UpstreamError {
+    /// The server could not be started or did not complete its handshake.
+    #[error("server `{server}` could not be started: {reason}")]
+    StartFailed {
+        /// Server name.
+        server: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The call ran past its deadline; a cancellation was sent upstream.
+    #[error("server `{server}` did not answer within {seconds} s; the call was cancelled")]
+    Timeout {
+        /// Server name.
+        server: String,
+        /// The deadline.
+        seconds: u64,
+    },
+    /// The link broke while the call was waiting.
+    #[error("server `{server}` went away while the call was in flight")]
+    LinkLost {
+        /// Server name.
+        server: String,
+    },
+}
+
+/// Per-call options.
+pub struct CallOptions {
+    /// Where notifications and requests that belong to this call go.
+    pub events: Option<mpsc::Sender<UpstreamEvent>>,
+    /// Who the call belongs to (a client session).
+    pub owner: Option<Owner>,
+    /// The client's capabilities, passed to 2026-07-28 servers in `_meta`.
+    pub client_capabilities: Value,
+    /// The log level the client asked for, if any.
+    pub log_level: Option<String>,
+    /// Deadline of the call.
+    pub timeout: Duration,
+}
+
+/// What a server said about itself when the link started.
+#[derive(Debug, Clone)]
+pub struct ServerInfo {
+    /// Its era.
+    pub era: Era,
+    /// Its capabilities object.
+    pub capabilities: Value,
+    /// Its `serverInfo`/implementation object.
+    pub implementation: Value,
+    /// Its instructions, if any.
+    pub instructions: Option<String>,
+}
+
+/// The state of an upstream, for operators.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    /// Not running; it starts on first use.
+    Stopped,
+    /// Running with a process id (stdio) or connected (HTTP).
+    Running {
+        /// Process id of a stdio server.
+        pid: Option<u32>,
+        /// Calls in flight.
+        in_flight: usize,
+    },
+    /// The last start failed.
+    Failed {
+        /// Why.
+        reason: String,
+    },
+}
+
+enum Wire {
+    Stdio(stdio::StdioWire),
+    Http(Arc<http::HttpWire>),
+}
+
+struct Link {
+    info: ServerInfo,
+    mux: Arc<Mux>,
+    wire: Wire,
+}
+
+impl Link {
+    fn is_alive(&self) -> bool {
+        match &self.wire {
+            Wire::Stdio(wire) => !wire.has_exited(),
+            Wire::Http(_) => true,
+        }
+    }
+
+    fn send_request(&self, id: u64, message: Value) {
+        match &self.wire {
+            Wire::Stdio(_) => self.mux.send(message),
+            Wire::Http(wire) => wire.send_request(id, message, &self.mux),
+        }
+    }
+
+    /// Cancels a call the client no longer waits for.
+    fn cancel(&self, id: u64, reason: &str) {
+        if !self.mux.forget(id) {
+            return;
+        }
+        match &self.wire {
+            Wire::Http(wire) if self.info.era.is_modern() => wire.abandon(id),
+            _ => self.mux.send(jsonrpc::notification(
+                "notifications/cancelled",
+                json!({"requestId": id, "reason": reason}),
+            )),
+        }
+    }
+
+    async fn shutdown(&self) {
+        match &self.wire {
+            Wire::Stdio(wire) => wire.shutdown(SHUTDOWN_GRACE).await,
+            Wire::Http(wire) => {
+                if !self.info.era.is_modern() {
+                    wire.delete_session().await;
+                }
+                wire.close();
+            }
+        }
+        self.mux.fail_all("the gateway stopped this server");
+    }
+}
+
+/// One configured upstream server.
+pub struct Upstream {
+    config: ServerConfig,
+    namespace: Namespace,
+    http_client: reqwest::Client,
+    link: Mutex<Option<Arc<Link>>>,
+    last_failure: std::sync::Mutex<Option<String>>,
+    known_era: std::sync::Mutex<Option<Era>>,
+    notifications: broadcast::Sender<Value>,
+    call_timeout: Duration,
+}
+
+impl Upstream {
+    /// A stopped upstream; nothing is started until it is first used.
+    pub fn new(
+        config: ServerConfig,
+        http_client: reqwest::Client,
+        call_timeout: Duration,
+    ) -> Arc<Self> {
+        let (notifications, _) = broadcast::channel(256);
+        Arc::new(Self {
+            namespace: Namespace::new(config.prefix.clone()),
+            config,
+            http_client,
+            link: Mutex::new(None),
+            last_failure: std::sync::Mutex::new(None),
+            known_era: std::sync::Mutex::new(None),
+            notifications,
+            call_timeout,
+        })
+    }
+
+    /// The server's name.
+    pub fn name(&self) -> &ServerName {
+        &self.config.name
+    }
+
+    /// The server's configuration.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// How the server's names appear to clients.
+    pub fn namespace(&self) -> &Namespace {
+        &self.namespace
+    }
+
+    /// Messages the server sent that belong to no call (`list_changed`, resource updates).
+    pub fn notifications(&self) -> broadcast::Receiver<Value> {
+        self.notifications.subscribe()
+    }
+
+    /// The current state.
+    pub async fn status(&self) -> Status {
+        let link = self.link.lock().await;
+        match link.as_ref().filter(|link| link.is_alive()) {
+            Some(link) => Status::Running {
+                pid: match &link.wire {
+                    Wire::Stdio(wire) => wire.pid(),
+                    Wire::Http(_) => None,
+                },
+                in_flight: link.mux.in_flight(),
+            },
+            None => match self
+                .last_failure
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone()
+            {
+                Some(reason) => Status::Failed { reason },
+                None => Status::Stopped,
+            },
+        }
+    }
+
+    /// Starts the server if needed and returns what it said about itself.
+    pub async fn server_info(&self) -> Result<ServerInfo, UpstreamError> {
+        Ok(self.live_link().await?.info.clone())
+    }
+
+    /// Sends a request and waits for its response message (a result or an error object).
+    /// The message's id is replaced; the caller restores its own.
+    pub async fn call(
+        &self,
+        mut message: Value,
+        options: CallOptions,
+    ) -> Result<Value, UpstreamError> {
+        let link = self.live_link().await?;
+        adapt_to_era(&mut message, &link.info.era, &options);
+        let (id, answer) = link
+            .mux
+            .register(&mut message, options.events, options.owner);
+        let guard = CancelOnDrop {
+            link: Arc::clone(&link),
+            id,
+            armed: true,
+        };
+        link.send_request(id, message);
+        let outcome = tokio::time::timeout(options.timeout, answer).await;
+        let mut guard = guard;
+        match outcome {
+            Ok(Ok(response)) => {
+                guard.armed = false;
+                Ok(response)
+            }
+            Ok(Err(_)) => {
+                guard.armed = false;
+                Err(UpstreamError::LinkLost {
+                    server: self.config.name.to_string(),
+                })
+            }
+            Err(_) => Err(UpstreamError::Timeout {
+                server: self.config.name.to_string(),
+                seconds: options.timeout.as_secs(),
+            }),
+        }
+    }
+
+    /// Sends a notification (for example `notifications/roots/list_changed`) if the server runs.
+    pub async fn notify(&self, mut message: Value) {
+        let link = self.link.lock().await.clone();
+        if let Some(link) = link.filter(|link| link.is_alive()) {
+            if !link.info.era.is_modern() {
+                era::strip_envelope_meta(&mut message);
+            }
+            link.mux.send(message);
+        }
+    }
+
+    /// Stops the server if it runs.
+    pub async fn shutdown(&self) {
+        let link = self.link.lock().await.take();
+        if let Some(link) = link {
+            link.shutdown().await;
+        }
+    }
+
+    async fn live_link(&self) -> Result<Arc<Link>, UpstreamError> {
+        let mut slot = self.link.lock().await;
+        if let Some(link) = slot.as_ref().filter(|link| link.is_alive()) {
+            return Ok(Arc::clone(link));
+        }
+        if let Some(old) = slot.take() {
+            old.shutdown().await;
+        }
+        match self.start().await {
+            Ok(link) => {
+                *self
+                    .last_failure
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+                *slot = Some(Arc::clone(&link));
+                Ok(link)
+            }
+            Err(error) => {
+                *self
+                    .last_failure
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(error.to_string());
+                Err(error)
+            }
+        }
+    }
+
+    async fn start(&self) -> Result<Arc<Link>, UpstreamError> {
+        let server = self.config.name.to_string();
+        let start_failed = |reason: String| UpstreamError::StartFailed {
+            server: server.clone(),
+            reason,
+        };
+        let (outbound_sender, outbound) = mpsc::unbounded_channel();
+        let mux = Mux::new(
+            &server,
+            outbound_sender,
+            self.notifications.clone(),
+            self.call_timeout,
+        );
+        let wire = match &self.config.transport {
+            Transport::Stdio {
+                command,
+                args,
+                env,
+                cwd,
+            } => {
+                let spec = stdio::StdioCommand {
+                    command,
+                    args,
+                    env,
+                    cwd: cwd.as_deref(),
+                };
+                let wire = stdio::StdioWire::spawn(&server, &spec, &mux, outbound)
+                    .map_err(|error| start_failed(format!("`{command}` did not start: {error}")))?;
+                Wire::Stdio(wire)
+            }
+            Transport::Http { url, headers } => {
+                let wire = http::HttpWire::new(
+                    &server,
+                    self.http_client.clone(),
+                    url,
+                    headers,
+                    &mux,
+                    outbound,
+                )
+                .map_err(start_failed)?;
+                Wire::Http(wire)
+            }
+        };
+        let placeholder = ServerInfo {
+            era: Era::Modern,
+            capabilities: json!({}),
+            implementation: json!({}),
+            instructions: None,
+        };
+        let mut link = Link {
+            info: placeholder,
+            mux,
+            wire,
+        };
+        let known = self
+            .known_era
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let info = match known {
+            Some(Era::Legacy(_)) => self.initialize(&link).await,
+            _ => match self.discover(&link).await {
+                Some(info) => Ok(info),
+                None => self.initialize(&link).await,
+            },
+        };
+        let info = match info {
+            Ok(info) => info,
+            Err(error) => {
+                link.shutdown().await;
+                return Err(error);
+            }
+        };
+        tracing::info!(%server, era = info.era.version(), "upstream started");
+        *self
+            .known_era
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(info.era.clone());
+        if let Wire::Http(wire) = &link.wire {
+            wire.set_protocol_version(info.era.version());
+            if !info.era.is_modern() {
+                wire.open_listen_stream(&link.mux);
+            }
+        }
+        link.info = info;
+        Ok(Arc::new(link))
+    }
+
+    /// Probes with `server/discover`; `None` means the server is legacy (any error or silence).
+    async fn discover(&self, link: &Link) -> Option<ServerInfo> {
+        let mut message = jsonrpc::request(json!(0), "server/discover", Some(json!({})));
+        adapt_to_era(
+            &mut message,
+            &Era::Modern,
+            &CallOptions::internal(DISCOVER_TIMEOUT),
+        );
+        let response = self
+            .handshake_call(link, message, DISCOVER_TIMEOUT)
+            .await
+            .ok()?;
+        let result = response.get("result")?;
+        let supported = result.get("supportedVersions")?.as_array()?;
+        if !supported.iter().any(|v| v.as_str() == Some(MODERN_VERSION)) {
+            return None;
+        }
+        Some(ServerInfo {
+            era: Era::Modern,
+            capabilities: result
+                .get("capabilities")
+                .cloned()
+                .unwrap_or_else(|| json!({})),
+            implementation: result
+                .pointer("/_meta")
+                .and_then(|meta| meta.get(era::META_SERVER_INFO))
+                .or_else(|| result.get("serverInfo"))
+                .cloned()
+                .unwrap_or_else(|| json!({})),
+            instructions: result
+                .get("instructions")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        })
+    }
+
+    async fn initialize(&self, link: &Link) -> Result<ServerInfo, UpstreamError> {
+        let server = self.config.name.to_string();
+        let params = json!({
+            "protocolVersion": LATEST_LEGACY_VERSION,
+            "capabilities": {
+                "sampling": {},
+                "elicitation": {"form": {}, "url": {}},
+                "roots": {"listChanged": true}
+            },
+            "clientInfo": {"name": GATEWAY_CLIENT_NAME, "version": env!("CARGO_PKG_VERSION")}
+        });
+        let message = jsonrpc::request(json!(0), "initialize", Some(params));
+        let response = self
+            .handshake_call(link, message, HANDSHAKE_TIMEOUT)
+            .await?;
+        let Some(result) = response.get("result") else {
+            let reason = response
+                .pointer("/error/message")
+                .and_then(Value::as_str)
+                .unwrap_or("it answered initialize with an error")
+                .to_owned();
+            return Err(UpstreamError::StartFailed { server, reason });
+        };
+        let version = result
+            .get("protocolVersion")
+            .and_then(Value::as_str)
+            .unwrap_or(LATEST_LEGACY_VERSION)
+            .to_owned();
+        if !era::is_legacy_version(&version) {
+            return Err(UpstreamError::StartFailed {
+                server,
+                reason: format!(
+                    "it asked for protocol version `{version}`, which the gateway does not speak"
+                ),
+            });
+        }
+        if let Wire::Http(wire) = &link.wire {
+            wire.set_protocol_version(&version);
+        }
+        link.mux.send(jsonrpc::notification(
+            "notifications/initialized",
+            json!({}),
+        ));
+        Ok(ServerInfo {
+            era: Era::Legacy(version),
+            capabilities: result
+                .get("capabilities")
+                .cloned()
+                .unwrap_or_else(|| json!({})),
+            implementation: result
+                .get("serverInfo")
+                .cloned()
+                .unwrap_or_else(|| json!({})),
+            instructions: result
+                .get("instructions")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        })
+    }
+
+    async fn handshake_call(
+        &self,
+        link: &Link,
+        mut message: Value,
+        limit: Duration,
+    ) -> Result<Value, UpstreamError> {
+        let server = self.config.name.to_string();
+        let (id, answer) = link.mux.register(&mut message, None, None);
+        link.send_request(id, message);
+        match tokio::time::timeout(limit, answer).await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(_)) => Err(UpstreamError::StartFailed {
+                server,
+                reason: "it exited during the handshake".to_owned(),
+            }),
+            Err(_) => {
+                link.mux.forget(id);
+                Err(UpstreamError::StartFailed {
+                    server,
+                    reason: format!(
+                        "it did not answer the handshake within {} s",
+                        limit.as_secs()
+                    ),
+                })
+            }
+        }
+    }
+}
+
+impl CallOptions {
+    /// Options for the gateway's own calls (listing, probing): no client attached.
+    pub fn internal(timeout: Duration) -> Self {
+        Self {
+            events: None,
+            owner: None,
+            client_capabilities: json!({}),
+            log_level: None,
+            timeout,
+        }
+    }
+}
+
+/// Fits a request to the upstream's era: 2026-07-28 servers need the envelope in `_meta`, older
+/// servers must not see it.
+fn adapt_to_era(message: &mut Value, era: &Era, options: &CallOptions) {
+    match era {
+        Era::Modern => {
+            if let Some(meta) = jsonrpc::meta_mut(message) {
+                meta.insert(era::META_PROTOCOL_VERSION.to_owned(), json!(MODERN_VERSION));
+                meta.insert(
+                    era::META_CLIENT_CAPABILITIES.to_owned(),
+                    options.client_capabilities.clone(),
+                );
+                meta.insert(
+                    era::META_CLIENT_INFO.to_owned(),
+                    json!({"name": GATEWAY_CLIENT_NAME, "version": env!("CARGO_PKG_VERSION")}),
+                );
+                match &options.log_level {
+                    Some(level) => {
+                        meta.insert(era::META_LOG_LEVEL.to_owned(), json!(level));
+                    }
+                    None => {
+                        meta.remove(era::META_LOG_LEVEL);
+                    }
+                }
+            }
+        }
+        Era::Legacy(_) => era::strip_envelope_meta(message),
+    }
+}
+
+/// Cancels the upstream call if the caller stops waiting (timeout, or the client went away).
+struct CancelOnDrop {
+    link: Arc<Link>,
+    id: u64,
+    armed: bool,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if self.armed {
+            self.link.cancel(self.id, "the client stopped waiting");
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! `gatehouse server add/list/remove`: edits of the configuration file that keep the user's
+//! comments and are written only if the result still validates.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+use gatehouse_config::edit::{NewServer, add_server, remove_server};
+use gatehouse_config::{ServerName, Transport};
+
+#[derive(Subcommand)]
+pub(crate) enum ServerCommand {
+    /// Add a server: `server add NAME -- COMMAND ARGS...` or `server add NAME --url URL`.
+    Add {
+        /// The server's name; its tools appear as NAME__tool.
+        name: String,
+        /// Endpoint of a Streamable HTTP server.
+        #[arg(long)]
+        url: Option<String>,
+        /// Environment variable for a stdio server, as K=V (repeatable).
+        #[arg(long = "env", value_name = "K=V")]
+        env: Vec<String>,
+        /// Header for an HTTP server, as K:V (repeatable).
+        #[arg(long = "header", value_name = "K:V")]
+        headers: Vec<String>,
+        /// Program and arguments of a stdio server, after `--`.
+        #[arg(last = true)]
+        command: Vec<String>,
+    },
+    /// List the configured servers.
+    List,
+    /// Remove a server.
+    Remove {
+        /// The server's name.
+        name: String,
+    },
+}
+
+pub(crate) fn run(path: &Path, command: ServerCommand) -> Result<()> {
+    match command {
+        ServerCommand::Add {
+            name,
+            url,
+            env,
+            headers,
+            command,
+        } => {
+            let name = ServerName::new(&name)
+                .map_err(|problem| anyhow::anyhow!("server name {problem}"))?;
+            let server = match (url, command.split_first()) {
+                (Some(_), Some(_)) => {
+                    bail!("give either --url URL or -- COMMAND ARGS..., not both")
+                }
+                (None, None) => bail!(
+                    "give -- COMMAND ARGS... for a stdio server or --url URL for an HTTP server"
+                ),
+                (Some(url), None) => {
+                    if !env.is_empty() {
+                        bail!("--env applies to stdio servers; use --header for an HTTP server");
+                    }
+                    NewServer::Http {
+                        url,
+                        headers: pairs(&headers, ':', "--header", "K:V")?,
+                    }
+                }
+                (None, Some((program, args))) => {
+                    if !headers.is_empty() {
+                        bail!("--header applies to HTTP servers; use --env for a stdio server");
+                    }
+                    NewServer::Stdio {
+                        command: program.clone(),
+                        args: args.to_vec(),
+                        env: pairs(&env, '=', "--env", "K=V")?,
+                    }
+                }
+            };
+            let text = crate::read_config_text(path)?;
+            let updated =
+                add_server(&text, &name, &server).map_err(|error| anyhow::anyhow!("{error}"))?;
+            std::fs::write(path, updated)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            println!("added server `{name}` to {}", path.display());
+            Ok(())
+        }
+        ServerCommand::List => {
+            let config = crate::load(path)?;
+            if config.servers.is_empty() {
+                println!(
+                    "no servers; add one with `gatehouse server add NAME -- COMMAND` or `--url URL`"
+                );
+                return Ok(());
+            }
+            println!("{:<20} {:<6} {:<20} TARGET", "NAME", "KIND", "NAMES");
+            for server in &config.servers {
+                let names = match &server.prefix {
+                    Some(prefix) => format!("{prefix}__*"),
+                    None => "unprefixed".to_owned(),
+                };
+                let (kind, target) = match &server.transport {
+                    Transport::Stdio { command, args, .. } => {
+                        ("stdio", format!("{command} {}", args.join(" ")))
+                    }
+                    Transport::Http { url, .. } => ("http", url.clone()),
+                };
+                println!(
+                    "{:<20} {kind:<6} {names:<20} {}",
+                    server.name,
+                    target.trim_end()
+                );
+            }
+            Ok(())
+        }
+        ServerCommand::Remove { name } => {
+            let text = crate::read_config_text(path)?;
+            let updated =
+                remove_server(&text, &name).map_err(|error| anyhow::anyhow!("{error}"))?;
+            std::fs::write(path, updated)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            println!("removed server `{name}` from {}", path.display());
+            Ok(())
+        }
+    }
+}
+
+fn pairs(
+    items: &[String],
+    separator: char,
+    flag: &str,
+    shape: &str,
+) -> Result<Vec<(String, String)>> {
+    items
+        .iter()
+        .map(|item| match item.split_once(separator) {
+            Some((key, value)) if !key.trim().is_empty() => {
+                Ok((key.trim().to_owned(), value.trim_start().to_owned()))
+            }
+            _ => bail!("{flag} `{item}` must look like {shape}"),
+        })
+        .collect()
+}
