@@ -8,8 +8,8 @@ use std::sync::Arc;
 use gatehouse_mcp::catalog::ListKind;
 use gatehouse_mcp::era::{self, LATEST_LEGACY_VERSION, MODERN_VERSION};
 use gatehouse_mcp::hub::Route;
-use gatehouse_mcp::jsonrpc;
 use gatehouse_mcp::naming;
+use gatehouse_mcp::{headers, jsonrpc};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -193,8 +193,62 @@ impl Gateway {
         let route = self.hub.route_name(kind, &name).await?;
         let mut message = call.message.clone();
         message["params"]["name"] = json!(route.upstream_name);
-        let result = self.relay(&route, message, call).await?;
+        let headers = match kind {
+            ListKind::Tools => self.param_headers(&route, call).await?,
+            _ => Vec::new(),
+        };
+        let result = self.relay(&route, message, call, &headers).await?;
         Ok(expose_result(&route, result))
+    }
+
+    /// The `Mcp-Param-*` headers to send upstream for a tool call.
+    async fn param_headers(
+        &self,
+        route: &Route,
+        call: &Call,
+    ) -> Result<Vec<(String, String)>, GatewayError> {
+        let Some(tool) = self.hub.tool_definition(route).await else {
+            return Ok(Vec::new());
+        };
+        let Some(schema) = tool.get("inputSchema") else {
+            return Ok(Vec::new());
+        };
+        Ok(headers::param_headers_for_call(
+            schema,
+            call.message.pointer("/params/arguments"),
+        ))
+    }
+
+    /// Checks that can turn a request away before its response starts streaming (and so can
+    /// still choose the HTTP status): a 2026-07-28 tool call's `Mcp-Param-*` headers must
+    /// match its arguments.
+    pub(crate) async fn preflight(
+        &self,
+        message: &Value,
+        caller: &Caller,
+    ) -> Result<(), GatewayError> {
+        let Caller::Modern(modern) = caller else {
+            return Ok(());
+        };
+        if jsonrpc::method(message) != Some("tools/call") {
+            return Ok(());
+        }
+        let Some(name) = message.pointer("/params/name").and_then(Value::as_str) else {
+            return Ok(());
+        };
+        let Ok(route) = self.hub.route_name(ListKind::Tools, name).await else {
+            return Ok(());
+        };
+        let Some(tool) = self.hub.tool_definition(&route).await else {
+            return Ok(());
+        };
+        let Some(schema) = tool.get("inputSchema") else {
+            return Ok(());
+        };
+        headers::check_param_headers(schema, message.pointer("/params/arguments"), |header| {
+            modern.param_header(header)
+        })
+        .map_err(GatewayError::HeaderMismatch)
     }
 
     async fn read_resource(&self, call: &Call) -> Result<Value, GatewayError> {
@@ -202,7 +256,7 @@ impl Gateway {
         let route = self.hub.route_uri(&uri).await?;
         let mut message = call.message.clone();
         message["params"]["uri"] = json!(route.upstream_name);
-        let mut result = self.relay(&route, message, call).await?;
+        let mut result = self.relay(&route, message, call, &[]).await?;
         if let Some(contents) = result.get_mut("contents").and_then(Value::as_array_mut) {
             for content in contents {
                 expose_uri_member(&route, content, "uri");
@@ -230,7 +284,7 @@ impl Gateway {
         }
         let mut message = call.message.clone();
         message["params"]["uri"] = json!(route.upstream_name);
-        self.relay(&route, message, call).await
+        self.relay(&route, message, call, &[]).await
     }
 
     async fn complete(&self, call: &Call) -> Result<Value, GatewayError> {
@@ -262,7 +316,7 @@ impl Gateway {
         };
         let mut message = call.message.clone();
         message["params"]["ref"][key] = json!(route.upstream_name);
-        self.relay(&route, message, call).await
+        self.relay(&route, message, call, &[]).await
     }
 
     async fn task_call(&self, call: &Call) -> Result<Value, GatewayError> {
@@ -270,7 +324,7 @@ impl Gateway {
         let route = self.hub.route_task(&task_id)?;
         let mut message = call.message.clone();
         message["params"]["taskId"] = json!(route.upstream_name);
-        let result = self.relay(&route, message, call).await?;
+        let result = self.relay(&route, message, call, &[]).await?;
         Ok(expose_result(&route, result))
     }
 
@@ -283,7 +337,7 @@ impl Gateway {
                     upstream: Arc::clone(only),
                     upstream_name: String::new(),
                 };
-                self.relay(&route, call.message.clone(), call).await
+                self.relay(&route, call.message.clone(), call, &[]).await
             }
             _ => Err(GatewayError::MethodNotFound(method.to_owned())),
         }

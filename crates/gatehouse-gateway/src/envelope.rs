@@ -5,9 +5,8 @@
 
 use std::sync::Arc;
 
-use base64::Engine;
 use gatehouse_mcp::era::{self, MODERN_VERSION};
-use gatehouse_mcp::jsonrpc;
+use gatehouse_mcp::{headers, jsonrpc};
 use http::HeaderMap;
 use serde_json::Value;
 
@@ -32,6 +31,18 @@ pub struct ModernCaller {
     pub capabilities: Value,
     /// `_meta` log level, if the client opted in to log messages.
     pub log_level: Option<String>,
+    /// The `Mcp-Param-*` headers, by lower-case name.
+    pub param_headers: Vec<(String, String)>,
+}
+
+impl ModernCaller {
+    /// The raw value of an `Mcp-Param-*` header, by lower-case name.
+    pub fn param_header(&self, name: &str) -> Option<&str> {
+        self.param_headers
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
 }
 
 impl Caller {
@@ -143,7 +154,7 @@ fn check_modern(headers: &HeaderMap, message: &Value) -> Result<ModernCaller, Ga
             return Err(GatewayError::UnsupportedVersion(header_version.to_owned()));
         }
     }
-    match header(headers, METHOD_HEADER) {
+    match single_header(headers, METHOD_HEADER)? {
         None => {
             return Err(GatewayError::HeaderMismatch(
                 "missing Mcp-Method header: it must repeat the body's method".to_owned(),
@@ -156,31 +167,27 @@ fn check_modern(headers: &HeaderMap, message: &Value) -> Result<ModernCaller, Ga
         }
         Some(_) => {}
     }
-    if matches!(method, "tools/call" | "prompts/get" | "resources/read") {
-        let key = if method == "resources/read" {
-            "uri"
-        } else {
-            "name"
-        };
+    if let Some(member) = headers::name_member(method) {
         let body_name = message
-            .pointer(&format!("/params/{key}"))
+            .get("params")
+            .and_then(|p| p.get(member))
             .and_then(Value::as_str);
-        let header_name = match headers.get(NAME_HEADER) {
+        let header_name = match single_header(headers, NAME_HEADER)? {
             None => None,
-            Some(value) => Some(decode_header_value(value.as_bytes()).ok_or_else(|| {
-                GatewayError::HeaderMismatch("Mcp-Name header is not valid".to_owned())
+            Some(raw) => Some(headers::decode_value(raw).ok_or_else(|| {
+                GatewayError::HeaderMismatch("Mcp-Name header is not valid Base64".to_owned())
             })?),
         };
         match (header_name, body_name) {
             (None, _) => {
                 return Err(GatewayError::HeaderMismatch(format!(
-                    "missing Mcp-Name header: it must repeat params.{key}"
+                    "missing Mcp-Name header: it must repeat params.{member}"
                 )));
             }
             (Some(header_name), Some(body_name)) if header_name == body_name => {}
             (Some(header_name), _) => {
                 return Err(GatewayError::HeaderMismatch(format!(
-                    "Mcp-Name header `{}` does not match params.{key}",
+                    "Mcp-Name header `{}` does not match params.{member}",
                     header_name.escape_debug()
                 )));
             }
@@ -205,22 +212,37 @@ fn check_modern(headers: &HeaderMap, message: &Value) -> Result<ModernCaller, Ga
             .and_then(|meta| meta.get(era::META_LOG_LEVEL))
             .and_then(Value::as_str)
             .map(str::to_owned),
+        param_headers: param_headers(headers)?,
     })
 }
 
-/// Decodes a header value that may use the `=?base64?…?=` form.
-pub fn decode_header_value(raw: &[u8]) -> Option<String> {
-    let text = std::str::from_utf8(raw).ok()?;
-    match text
-        .strip_prefix("=?base64?")
-        .and_then(|rest| rest.strip_suffix("?="))
-    {
-        Some(encoded) => {
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(encoded)
-                .ok()?;
-            String::from_utf8(bytes).ok()
-        }
-        None => Some(text.to_owned()),
+/// A header that must appear at most once: two copies could be read differently by two
+/// hops, so they are refused.
+fn single_header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, GatewayError> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(GatewayError::HeaderMismatch(format!(
+            "the {name} header appears more than once"
+        )));
     }
+    match first {
+        None => Ok(None),
+        Some(value) => value.to_str().map(Some).map_err(|_| {
+            GatewayError::HeaderMismatch(format!("the {name} header is not printable ASCII"))
+        }),
+    }
+}
+
+fn param_headers(headers: &HeaderMap) -> Result<Vec<(String, String)>, GatewayError> {
+    let mut found = Vec::new();
+    for name in headers.keys() {
+        let name = name.as_str();
+        if name.starts_with(headers::PARAM_HEADER_PREFIX) {
+            if let Some(value) = single_header(headers, name)? {
+                found.push((name.to_owned(), value.to_owned()));
+            }
+        }
+    }
+    Ok(found)
 }

@@ -189,6 +189,9 @@ async fn answer_request(
         }
         caller => caller,
     };
+    if let Err(error) = gateway.preflight(&message, &caller).await {
+        return error_response(&error, id);
+    }
     let session_header = (method == "initialize")
         .then(|| caller.session().map(|s| s.id.clone()))
         .flatten();

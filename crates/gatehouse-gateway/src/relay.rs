@@ -43,10 +43,13 @@ impl Gateway {
         route: &Route,
         message: Value,
         call: &Call,
+        headers: &[(String, String)],
     ) -> Result<Value, GatewayError> {
         let mut message = message;
         for _round in 0..=MAX_INPUT_ROUNDS {
-            let response = self.relay_once(route, message.clone(), call).await?;
+            let response = self
+                .relay_once(route, message.clone(), call, headers.to_vec())
+                .await?;
             let result = match response.get("result") {
                 Some(result) => result.clone(),
                 None => return Err(upstream_error(response)),
@@ -81,6 +84,7 @@ impl Gateway {
         route: &Route,
         message: Value,
         call: &Call,
+        headers: Vec<(String, String)>,
     ) -> Result<Value, GatewayError> {
         let (events, mut incoming) = mpsc::channel(64);
         let owner: Option<Owner> = match &call.caller {
@@ -93,6 +97,7 @@ impl Gateway {
             client_capabilities: call.caller.capabilities(),
             log_level: call.caller.log_level(),
             timeout: self.settings.call_timeout,
+            headers,
         };
         let upstream_call = route.upstream.call(message, options);
         tokio::pin!(upstream_call);

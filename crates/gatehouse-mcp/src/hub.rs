@@ -154,6 +154,14 @@ impl Hub {
                         let Some(item) = expose_item(upstream, kind, item) else {
                             continue;
                         };
+                        if kind == ListKind::Tools {
+                            let schema = item.get("inputSchema").cloned().unwrap_or(Value::Null);
+                            if let Err(problem) = crate::headers::check_annotations(&schema) {
+                                // Clients could not call such a tool correctly, so it is not offered.
+                                tracing::warn!(server = %upstream.name(), tool = ?item.get("name"), %problem, "tool withheld");
+                                continue;
+                            }
+                        }
                         let key = item
                             .get(kind.key())
                             .and_then(Value::as_str)
@@ -221,6 +229,21 @@ impl Hub {
             .get(server)
             .ok_or_else(|| RouteError::NotFound(exposed.to_owned()))?;
         Ok(self.route(*index, task))
+    }
+
+    /// The definition of a routed tool, as the upstream describes it.
+    pub async fn tool_definition(&self, route: &Route) -> Option<Value> {
+        let index = self
+            .upstreams
+            .iter()
+            .position(|u| Arc::ptr_eq(u, &route.upstream))?;
+        let list = self.upstream_list(index, ListKind::Tools).await.ok()??;
+        list.items
+            .iter()
+            .find(|tool| {
+                tool.get("name").and_then(Value::as_str) == Some(route.upstream_name.as_str())
+            })
+            .cloned()
     }
 
     /// The upstream with this name.

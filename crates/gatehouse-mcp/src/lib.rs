@@ -7,6 +7,7 @@
 
 pub mod catalog;
 pub mod era;
+pub mod headers;
 pub mod hub;
 pub mod jsonrpc;
 pub mod naming;

@@ -7,7 +7,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use base64::Engine;
 use futures::StreamExt;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Value, json};
@@ -68,7 +67,7 @@ impl HttpWire {
                 let wire = Arc::clone(&sender);
                 let mux = Arc::clone(&mux_for_posts);
                 tokio::spawn(async move {
-                    if let Err(error) = wire.post(&message, None, &mux).await {
+                    if let Err(error) = wire.post(&message, None, &mux, &[]).await {
                         tracing::debug!(server = %wire.server, %error, "message to upstream not delivered");
                     }
                 });
@@ -93,11 +92,17 @@ impl HttpWire {
     }
 
     /// Sends a request; its answer and related messages reach the mux in the background.
-    pub(crate) fn send_request(self: &Arc<Self>, id: u64, message: Value, mux: &Arc<Mux>) {
+    pub(crate) fn send_request(
+        self: &Arc<Self>,
+        id: u64,
+        message: Value,
+        mux: &Arc<Mux>,
+        extra_headers: Vec<(String, String)>,
+    ) {
         let wire = Arc::clone(self);
         let mux = Arc::clone(mux);
         let task = tokio::spawn(async move {
-            if let Err(error) = wire.post(&message, Some(id), &mux).await {
+            if let Err(error) = wire.post(&message, Some(id), &mux, &extra_headers).await {
                 let reason = format!("server `{}` failed: {error}", wire.server);
                 mux.dispatch(
                     jsonrpc::error(json!(id), code::UPSTREAM_ERROR, &reason, None),
@@ -143,8 +148,16 @@ impl HttpWire {
         }
     }
 
-    fn request_headers(&self, message: &Value) -> HeaderMap {
+    fn request_headers(&self, message: &Value, extra: &[(String, String)]) -> HeaderMap {
         let mut headers = self.headers.clone();
+        for (name, value) in extra {
+            if let (Ok(name), Ok(value)) = (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(value),
+            ) {
+                headers.insert(name, value);
+            }
+        }
         headers.insert(
             http::header::ACCEPT,
             HeaderValue::from_static("application/json, text/event-stream"),
@@ -175,15 +188,10 @@ impl HttpWire {
                 if let Ok(value) = HeaderValue::from_str(method) {
                     headers.insert("mcp-method", value);
                 }
-                let name = message
-                    .pointer("/params/name")
-                    .or_else(|| message.pointer("/params/uri"))
-                    .and_then(Value::as_str);
-                if let (Some(name), true) = (
-                    name,
-                    matches!(method, "tools/call" | "prompts/get" | "resources/read"),
-                ) {
-                    if let Ok(value) = HeaderValue::from_str(&encode_header_value(name)) {
+                let name = crate::headers::name_member(method)
+                    .and_then(|member| message.get("params")?.get(member)?.as_str());
+                if let Some(name) = name {
+                    if let Ok(value) = HeaderValue::from_str(&crate::headers::encode_value(name)) {
                         headers.insert("mcp-name", value);
                     }
                 }
@@ -198,11 +206,12 @@ impl HttpWire {
         message: &Value,
         related: Option<u64>,
         mux: &Arc<Mux>,
+        extra_headers: &[(String, String)],
     ) -> Result<(), String> {
         let response = self
             .client
             .post(&self.url)
-            .headers(self.request_headers(message))
+            .headers(self.request_headers(message, extra_headers))
             .json(message)
             .send()
             .await
@@ -265,7 +274,7 @@ impl HttpWire {
         tokio::spawn(async move {
             let mut backoff = Duration::from_millis(500);
             loop {
-                let mut headers = wire.request_headers(&json!({}));
+                let mut headers = wire.request_headers(&json!({}), &[]);
                 headers.insert(
                     http::header::ACCEPT,
                     HeaderValue::from_static("text/event-stream"),
@@ -338,20 +347,4 @@ fn without_url(error: &reqwest::Error) -> String {
         text = text.replace(url.as_str(), "<upstream>");
     }
     text
-}
-
-/// Encodes a header value per SEP-2243: safe ASCII as is, anything else as `=?base64?…?=`.
-pub fn encode_header_value(value: &str) -> String {
-    let safe = value.bytes().all(|b| (0x20..0x7f).contains(&b))
-        && !value.starts_with(' ')
-        && !value.ends_with(' ')
-        && !value.starts_with("=?base64?");
-    if safe {
-        value.to_owned()
-    } else {
-        format!(
-            "=?base64?{}?=",
-            base64::engine::general_purpose::STANDARD.encode(value)
-        )
-    }
 }

@@ -13,7 +13,6 @@ use gatehouse_config::{ServerConfig, ServerName, Transport};
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, broadcast, mpsc};
 
-pub use http::encode_header_value;
 pub use mux::{Owner, UpstreamEvent};
 
 use crate::era::{self, Era, LATEST_LEGACY_VERSION, MODERN_VERSION};
@@ -70,6 +69,8 @@ pub struct CallOptions {
     pub log_level: Option<String>,
     /// Deadline of the call.
     pub timeout: Duration,
+    /// Extra HTTP headers for this request (such as `Mcp-Param-*`); ignored over stdio.
+    pub headers: Vec<(String, String)>,
 }
 
 /// What a server said about itself when the link started.
@@ -123,10 +124,10 @@ impl Link {
         }
     }
 
-    fn send_request(&self, id: u64, message: Value) {
+    fn send_request(&self, id: u64, message: Value, headers: Vec<(String, String)>) {
         match &self.wire {
             Wire::Stdio(_) => self.mux.send(message),
-            Wire::Http(wire) => wire.send_request(id, message, &self.mux),
+            Wire::Http(wire) => wire.send_request(id, message, &self.mux, headers),
         }
     }
 
@@ -255,7 +256,7 @@ impl Upstream {
             id,
             armed: true,
         };
-        link.send_request(id, message);
+        link.send_request(id, message, options.headers);
         let outcome = tokio::time::timeout(options.timeout, answer).await;
         let mut guard = guard;
         match outcome {
@@ -514,7 +515,7 @@ impl Upstream {
     ) -> Result<Value, UpstreamError> {
         let server = self.config.name.to_string();
         let (id, answer) = link.mux.register(&mut message, None, None);
-        link.send_request(id, message);
+        link.send_request(id, message, Vec::new());
         match tokio::time::timeout(limit, answer).await {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(_)) => Err(UpstreamError::StartFailed {
@@ -544,6 +545,7 @@ impl CallOptions {
             client_capabilities: json!({}),
             log_level: None,
             timeout,
+            headers: Vec::new(),
         }
     }
 }
