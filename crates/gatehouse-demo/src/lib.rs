@@ -6,8 +6,9 @@
 //! template, a prompt and argument completion.
 //!
 //! The *conformance fixture* implements every tool, resource and prompt that the official
-//! MCP conformance suite calls in its server scenarios, so the suite can be run against
-//! the fixture directly or through the gateway.
+//! MCP conformance suite calls in its server scenarios, including those of the tasks
+//! extension (SEP-2663), so the suite can be run against the fixture directly or through
+//! the gateway.
 //!
 //! Both servers run over stdio and over Streamable HTTP (at [`MCP_PATH`]), and both serve
 //! the two protocol eras on the same endpoint: a client that opens with `initialize`

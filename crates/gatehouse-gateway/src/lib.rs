@@ -12,6 +12,7 @@ mod error;
 mod http_api;
 mod listen;
 mod pages;
+mod parked;
 mod relay;
 mod session;
 mod strict_json;
@@ -24,6 +25,9 @@ use gatehouse_mcp::hub::Hub;
 use serde_json::{Value, json};
 
 pub use error::GatewayError;
+
+/// How long a call parked for a client's answer waits before it is cancelled.
+const PARKED_CALL_LIMIT: Duration = Duration::from_secs(300);
 pub use session::SessionTable;
 
 /// The gateway's shared state.
@@ -34,6 +38,7 @@ pub struct Gateway {
     server_info: Value,
     instructions: Option<String>,
     closing: tokio_util::sync::CancellationToken,
+    parked: parked::ParkedCalls,
 }
 
 impl Gateway {
@@ -46,6 +51,7 @@ impl Gateway {
             server_info: json!({"name": "gatehouse", "title": "Gatehouse", "version": env!("CARGO_PKG_VERSION")}),
             instructions: None,
             closing: tokio_util::sync::CancellationToken::new(),
+            parked: parked::ParkedCalls::default(),
         })
     }
 
@@ -68,11 +74,13 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let reaper = {
         let sessions = Arc::clone(&gateway.sessions);
+        let gateway_for_reaper = Arc::clone(&gateway);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(30));
             loop {
                 tick.tick().await;
                 sessions.reap_idle();
+                gateway_for_reaper.parked.sweep(PARKED_CALL_LIMIT);
             }
         })
     };

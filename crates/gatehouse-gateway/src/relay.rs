@@ -12,12 +12,15 @@ use gatehouse_mcp::hub::Route;
 use gatehouse_mcp::jsonrpc::{self, code};
 use gatehouse_mcp::upstream::{CallOptions, Owner, UpstreamEvent};
 use serde_json::{Map, Value, json};
+use std::sync::Arc;
+
 use tokio::sync::{mpsc, oneshot};
 
 use crate::Gateway;
 use crate::dispatch::Call;
 use crate::envelope::Caller;
 use crate::error::GatewayError;
+use crate::parked::{Flight, HANDLE_PREFIX, INPUT_KEY, Parked};
 
 /// Most `input_required` rounds bridged for one request.
 const MAX_INPUT_ROUNDS: usize = 10;
@@ -86,30 +89,160 @@ impl Gateway {
         call: &Call,
         headers: Vec<(String, String)>,
     ) -> Result<Value, GatewayError> {
-        let (events, mut incoming) = mpsc::channel(64);
-        let owner: Option<Owner> = match &call.caller {
-            Caller::Legacy(session) => Some(session.id.as_str().into()),
-            _ => None,
+        let flight = match self.resume_parked(call)? {
+            Some(flight) => flight,
+            None => self.start_flight(route, message, call, headers),
+        };
+        self.drive(flight, call).await
+    }
+
+    fn start_flight(
+        &self,
+        route: &Route,
+        message: Value,
+        call: &Call,
+        headers: Vec<(String, String)>,
+    ) -> Flight {
+        let (events, incoming) = mpsc::channel(64);
+        // Requests a server sends without naming their call are routed only when every call
+        // waiting on that server has the same owner: a legacy session, or this one request.
+        let owner: Owner = match &call.caller {
+            Caller::Legacy(session) => session.id.as_str().into(),
+            _ => format!("request-{}", uuid::Uuid::new_v4()).into(),
         };
         let options = CallOptions {
             events: Some(events),
-            owner,
+            owner: Some(owner),
             client_capabilities: call.caller.capabilities(),
             log_level: call.caller.log_level(),
             timeout: self.settings.call_timeout,
             headers,
         };
-        let upstream_call = route.upstream.call(message, options);
-        tokio::pin!(upstream_call);
+        let upstream = Arc::clone(&route.upstream);
+        let task = tokio::spawn(async move { upstream.call(message, options).await });
+        Flight {
+            task,
+            incoming,
+            incoming_closed: false,
+        }
+    }
+
+    /// Waits for the upstream's answer, passing on what it sends meanwhile. A request the
+    /// upstream sends to a 2026-07-28 client parks the call and answers `input_required`.
+    async fn drive(&self, mut flight: Flight, call: &Call) -> Result<Value, GatewayError> {
+        enum Step {
+            Answer(
+                Result<
+                    Result<Value, gatehouse_mcp::upstream::UpstreamError>,
+                    tokio::task::JoinError,
+                >,
+            ),
+            Event(Option<UpstreamEvent>),
+            Cancelled,
+        }
         loop {
-            tokio::select! {
-                answer = &mut upstream_call => return answer.map_err(GatewayError::from),
-                Some(event) = incoming.recv() => self.forward_event(event, call).await,
-                () = call.cancel.cancelled() => {
-                    return Err(GatewayError::InvalidRequest("the request was cancelled".to_owned()));
+            let step = tokio::select! {
+                answer = &mut flight.task => Step::Answer(answer),
+                event = flight.incoming.recv(), if !flight.incoming_closed => Step::Event(event),
+                () = call.cancel.cancelled() => Step::Cancelled,
+            };
+            match step {
+                Step::Answer(Ok(answer)) => return answer.map_err(GatewayError::from),
+                Step::Answer(Err(_)) => {
+                    return Err(GatewayError::CannotBridge(
+                        "the upstream call was abandoned".to_owned(),
+                    ));
+                }
+                Step::Event(None) => flight.incoming_closed = true,
+                Step::Event(Some(UpstreamEvent::Request { message, reply }))
+                    if call.caller.is_modern() =>
+                {
+                    match missing_capability(&message, &call.caller) {
+                        Some(refusal) => {
+                            let _ = reply.send(refusal);
+                        }
+                        None => return Ok(self.park(flight, message, reply, call)),
+                    }
+                }
+                Step::Event(Some(event)) => self.forward_event(event, call).await,
+                Step::Cancelled => {
+                    return Err(GatewayError::InvalidRequest(
+                        "the request was cancelled".to_owned(),
+                    ));
                 }
             }
         }
+    }
+
+    /// Holds the call and tells the client what the server asked, as an `input_required`
+    /// response.
+    fn park(
+        &self,
+        flight: Flight,
+        message: Value,
+        reply: oneshot::Sender<Value>,
+        call: &Call,
+    ) -> Value {
+        let upstream_request_id = message.get("id").cloned().unwrap_or(Value::Null);
+        let mut input_request =
+            json!({"method": message.get("method").cloned().unwrap_or(Value::Null)});
+        if let Some(params) = message.get("params") {
+            input_request["params"] = params.clone();
+        }
+        let handle = self.parked.park(Parked::new(
+            flight,
+            reply,
+            upstream_request_id,
+            call_origin(call),
+        ));
+        // Shaped as a response message, like everything `drive` returns.
+        json!({"result": {
+            "resultType": "input_required",
+            "inputRequests": {INPUT_KEY: input_request},
+            "requestState": handle,
+        }})
+    }
+
+    /// Resumes the parked call named by the retry's `requestState`, handing it the client's
+    /// answer. `None` when the request resumes nothing of the gateway's.
+    fn resume_parked(&self, call: &Call) -> Result<Option<Flight>, GatewayError> {
+        let Some(handle) = call
+            .message
+            .pointer("/params/requestState")
+            .and_then(Value::as_str)
+        else {
+            return Ok(None);
+        };
+        if !handle.starts_with(HANDLE_PREFIX) {
+            return Ok(None);
+        }
+        let expired = || {
+            GatewayError::InvalidParams(
+                "requestState is unknown or expired; call again without it".to_owned(),
+            )
+        };
+        let parked = self.parked.take(handle).ok_or_else(expired)?;
+        if parked.origin != call_origin(call) {
+            // A handle only resumes the call it came from.
+            return Err(expired());
+        }
+        let answer = call
+            .message
+            .pointer(&format!("/params/inputResponses/{INPUT_KEY}"))
+            .cloned();
+        let response = match answer {
+            Some(answer) => {
+                json!({"jsonrpc": "2.0", "id": parked.upstream_request_id, "result": answer})
+            }
+            None => jsonrpc::error(
+                parked.upstream_request_id,
+                code::INTERNAL_ERROR,
+                "the client gave no answer",
+                None,
+            ),
+        };
+        let _ = parked.reply.send(response);
+        Ok(Some(parked.flight))
     }
 
     async fn forward_event(&self, event: UpstreamEvent, call: &Call) {
@@ -125,24 +258,10 @@ impl Gateway {
                 }
             }
             UpstreamEvent::Request { message, reply } => {
-                match &call.caller {
-                    Caller::Legacy(_) => {
-                        let pending = self.ask_client(message, call);
-                        tokio::spawn(async move {
-                            let _ = reply.send(pending.await);
-                        });
-                    }
-                    _ => {
-                        let method = jsonrpc::method(&message).unwrap_or_default().to_owned();
-                        let id = message.get("id").cloned().unwrap_or(Value::Null);
-                        let _ = reply.send(jsonrpc::error(
-                        id,
-                        code::INTERNAL_ERROR,
-                        &format!("the gateway cannot relay {method} to a 2026-07-28 client during a call"),
-                        None,
-                    ));
-                    }
-                }
+                let pending = self.ask_client(message, call);
+                tokio::spawn(async move {
+                    let _ = reply.send(pending.await);
+                });
             }
         }
     }
@@ -281,4 +400,35 @@ fn wants_log(message: &Value, caller: &Caller) -> bool {
         .unwrap_or("info");
     let rank = |name: &str| LOG_LEVELS.iter().position(|l| *l == name).unwrap_or(0);
     rank(level) >= rank(&wanted)
+}
+
+/// What identifies the call a parked handle belongs to: the method and the target name.
+fn call_origin(call: &Call) -> (String, String) {
+    let target = ["name", "uri"]
+        .iter()
+        .find_map(|key| call.message.get("params")?.get(*key)?.as_str())
+        .unwrap_or_default();
+    (call.method().to_owned(), target.to_owned())
+}
+
+/// The error to answer an upstream request with when the client did not declare the
+/// capability it needs; `None` when the client can answer.
+fn missing_capability(message: &Value, caller: &Caller) -> Option<Value> {
+    let method = jsonrpc::method(message).unwrap_or_default();
+    let capability = match method {
+        "sampling/createMessage" => "sampling",
+        "elicitation/create" => "elicitation",
+        "roots/list" => "roots",
+        _ => return None,
+    };
+    if caller.capabilities().get(capability).is_some() {
+        return None;
+    }
+    let id = message.get("id").cloned().unwrap_or(Value::Null);
+    Some(jsonrpc::error(
+        id,
+        code::INTERNAL_ERROR,
+        &format!("the client did not declare the {capability} capability"),
+        None,
+    ))
 }

@@ -197,7 +197,8 @@ impl Mux {
                 let upstream_id = message["id"].clone();
                 let Some(events) = events else {
                     let method = jsonrpc::method(&message).unwrap_or_default().to_owned();
-                    tracing::warn!(server = %self.server, %method, "upstream request with no client to answer it");
+                    let waiting = self.in_flight();
+                    tracing::warn!(server = %self.server, %method, waiting, "upstream request with no single client call to answer it");
                     self.send(jsonrpc::error(
                         upstream_id,
                         code::INTERNAL_ERROR,
