@@ -122,7 +122,7 @@ impl Gateway {
         };
         let mut result = json!({
             "protocolVersion": version,
-            "capabilities": self.capabilities(),
+            "capabilities": self.capabilities(false),
             "serverInfo": self.server_info,
         });
         if let Some(instructions) = &self.instructions {
@@ -134,7 +134,7 @@ impl Gateway {
     fn discover(&self) -> Value {
         let mut result = json!({
             "supportedVersions": [MODERN_VERSION],
-            "capabilities": self.capabilities(),
+            "capabilities": self.capabilities(true),
             "serverInfo": self.server_info,
             "ttlMs": 0,
             "cacheScope": "private",
@@ -145,15 +145,20 @@ impl Gateway {
         result
     }
 
-    /// What the gateway offers: the union of what it can relay.
-    pub(crate) fn capabilities(&self) -> Value {
-        json!({
+    /// What the gateway offers: the union of what it can relay. 2026-07-28 clients are also
+    /// offered the tasks extension, whose task ids the gateway maps per upstream.
+    pub(crate) fn capabilities(&self, modern: bool) -> Value {
+        let mut capabilities = json!({
             "tools": {"listChanged": true},
             "prompts": {"listChanged": true},
-            "resources": {"subscribe": true, "listChanged": true},
+            "resources": {"subscribe": !modern, "listChanged": true},
             "completions": {},
             "logging": {},
-        })
+        });
+        if modern {
+            capabilities["extensions"] = json!({ rmcp::model::TASKS_EXTENSION_ID: {} });
+        }
+        capabilities
     }
 
     async fn list(&self, call: &Call, kind: ListKind) -> Result<Value, GatewayError> {
@@ -320,6 +325,22 @@ impl Gateway {
     }
 
     async fn task_call(&self, call: &Call) -> Result<Value, GatewayError> {
+        if let Caller::Modern(modern) = &call.caller {
+            let negotiated = modern
+                .capabilities
+                .pointer("/extensions")
+                .and_then(|e| e.get(rmcp::model::TASKS_EXTENSION_ID));
+            if negotiated.is_none() {
+                return Err(GatewayError::MissingCapability {
+                    message: format!(
+                        "{} needs the {} extension in the client capabilities",
+                        call.method(),
+                        rmcp::model::TASKS_EXTENSION_ID
+                    ),
+                    required: json!({"extensions": { rmcp::model::TASKS_EXTENSION_ID: {} }}),
+                });
+            }
+        }
         let task_id = call.string_param("taskId")?;
         let route = self.hub.route_task(&task_id)?;
         let mut message = call.message.clone();

@@ -78,6 +78,17 @@ impl Caller {
     }
 }
 
+/// Methods that 2026-07-28 removed; a modern request for one gets 404 and -32601.
+const REMOVED_METHODS: &[&str] = &[
+    "initialize",
+    "ping",
+    "logging/setLevel",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "tasks/result",
+    "tasks/list",
+];
+
 const SESSION_HEADER: &str = "mcp-session-id";
 const VERSION_HEADER: &str = "mcp-protocol-version";
 const METHOD_HEADER: &str = "mcp-method";
@@ -107,7 +118,7 @@ pub fn classify(
     let modern = meta_version.is_some()
         || header_version == Some(MODERN_VERSION)
         || method == Some("server/discover");
-    if modern && method != Some("initialize") {
+    if modern {
         // A 2026-07-28 request ignores any session id it carries.
         return check_modern(headers, message).map(Caller::Modern);
     }
@@ -131,6 +142,17 @@ fn check_modern(headers: &HeaderMap, message: &Value) -> Result<ModernCaller, Ga
     let version = meta
         .and_then(|meta| meta.get(era::META_PROTOCOL_VERSION))
         .and_then(Value::as_str);
+    // Methods this era removed are refused before anything else is examined.
+    if REMOVED_METHODS.contains(&method) {
+        return Err(GatewayError::MethodNotFound(method.to_owned()));
+    }
+    if let (Some(header_version), Some(version)) = (header(headers, VERSION_HEADER), version) {
+        if header_version != version {
+            return Err(GatewayError::HeaderMismatch(format!(
+                "MCP-Protocol-Version header `{header_version}` does not match _meta protocol version `{version}`"
+            )));
+        }
+    }
     if is_request {
         let Some(version) = version else {
             return Err(GatewayError::MissingEnvelope(format!(
@@ -140,18 +162,6 @@ fn check_modern(headers: &HeaderMap, message: &Value) -> Result<ModernCaller, Ga
         };
         if version != MODERN_VERSION {
             return Err(GatewayError::UnsupportedVersion(version.to_owned()));
-        }
-    }
-    if let Some(header_version) = header(headers, VERSION_HEADER) {
-        if let Some(version) = version {
-            if header_version != version {
-                return Err(GatewayError::HeaderMismatch(format!(
-                    "MCP-Protocol-Version header `{header_version}` does not match _meta protocol version `{version}`"
-                )));
-            }
-        }
-        if header_version != MODERN_VERSION && !era::is_legacy_version(header_version) {
-            return Err(GatewayError::UnsupportedVersion(header_version.to_owned()));
         }
     }
     match single_header(headers, METHOD_HEADER)? {

@@ -46,6 +46,14 @@ pub enum GatewayError {
     /// The request needs something from the client it cannot provide.
     #[error("{0}")]
     CannotBridge(String),
+    /// A 2026-07-28 client lacks a capability or extension the request needs.
+    #[error("{message}")]
+    MissingCapability {
+        /// What is missing, in words.
+        message: String,
+        /// The capabilities required, as `data.requiredCapabilities`.
+        required: Value,
+    },
     /// The upstream answered with this JSON-RPC error object; it is passed on as it is.
     #[error("the server answered with an error")]
     Relayed(Value),
@@ -68,6 +76,7 @@ impl GatewayError {
             GatewayError::Upstream(UpstreamError::Timeout { .. }) => code::TIMEOUT,
             GatewayError::Upstream(_) => code::UPSTREAM_ERROR,
             GatewayError::CannotBridge(_) => code::INTERNAL_ERROR,
+            GatewayError::MissingCapability { .. } => code::MISSING_REQUIRED_CLIENT_CAPABILITY,
             GatewayError::Relayed(error) => error
                 .get("code")
                 .and_then(Value::as_i64)
@@ -83,7 +92,8 @@ impl GatewayError {
             | GatewayError::MissingEnvelope(_)
             | GatewayError::UnsupportedVersion(_)
             | GatewayError::HeaderMismatch(_)
-            | GatewayError::SessionRequired => StatusCode::BAD_REQUEST,
+            | GatewayError::SessionRequired
+            | GatewayError::MissingCapability { .. } => StatusCode::BAD_REQUEST,
             GatewayError::SessionNotFound => StatusCode::NOT_FOUND,
             GatewayError::MethodNotFound(_) => StatusCode::NOT_FOUND,
             _ => StatusCode::OK,
@@ -93,8 +103,15 @@ impl GatewayError {
     /// Extra data for the client.
     fn data(&self) -> Option<Value> {
         match self {
-            GatewayError::UnsupportedVersion(_) => {
-                Some(json!({"supported": gatehouse_mcp::era::SUPPORTED_VERSIONS}))
+            GatewayError::UnsupportedVersion(requested) => {
+                // Stateless requests can only move to the stateless version; a legacy client
+                // reaches the others through initialize.
+                Some(
+                    json!({"supported": [gatehouse_mcp::era::MODERN_VERSION], "requested": requested}),
+                )
+            }
+            GatewayError::MissingCapability { required, .. } => {
+                Some(json!({"requiredCapabilities": required}))
             }
             _ => None,
         }

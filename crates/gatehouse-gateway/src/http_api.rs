@@ -219,6 +219,7 @@ async fn answer_request(
         None => CancellationToken::new(),
     };
     if !streams {
+        let modern = caller.is_modern();
         let call = Call {
             id: id.clone(),
             message,
@@ -230,16 +231,10 @@ async fn answer_request(
         if let Some(session) = call.caller.session() {
             session.end_call(&jsonrpc::id_key(&id));
         }
-        let mut http_response = axum::Json(response).into_response();
-        if let Some(session_id) = session_header.and_then(|s| HeaderValue::from_str(&s).ok()) {
-            http_response
-                .headers_mut()
-                .insert("mcp-session-id", session_id);
-        }
-        return http_response;
+        return json_response(response, modern, session_header);
     }
     let modern = caller.is_modern();
-    let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
+    let (sender, mut receiver) = mpsc::channel(STREAM_BUFFER);
     let call = Call {
         id: id.clone(),
         message,
@@ -258,7 +253,42 @@ async fn answer_request(
     // In 2026-07-28 a closed response stream is the client's cancellation; in earlier versions
     // a disconnect is not, and the call runs to completion.
     let guard = modern.then(|| AbortOnDrop(task.abort_handle()));
-    sse_response(ReceiverStream::new(receiver), guard)
+    // The answer is plain JSON unless something must be streamed before it: only then is the
+    // HTTP status committed to 200 and an SSE stream opened.
+    let Some(first) = receiver.recv().await else {
+        return refusal(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the request ended without an answer",
+        );
+    };
+    if jsonrpc::kind(&first) == Kind::Response {
+        return json_response(first, modern, None);
+    }
+    let messages = futures::stream::once(async move { first }).chain(ReceiverStream::new(receiver));
+    sse_response(messages, guard)
+}
+
+/// A JSON answer. For 2026-07-28 clients the HTTP status follows the error code, as the
+/// transport requires (unknown method 404; header, capability and version errors 400).
+fn json_response(response: Value, modern: bool, session_id: Option<String>) -> Response {
+    let status = match jsonrpc::error_code(&response) {
+        Some(code::METHOD_NOT_FOUND) if modern => StatusCode::NOT_FOUND,
+        Some(
+            code::HEADER_MISMATCH
+            | code::MISSING_REQUIRED_CLIENT_CAPABILITY
+            | code::UNSUPPORTED_PROTOCOL_VERSION
+            | code::PARSE_ERROR
+            | code::INVALID_REQUEST,
+        ) if modern => StatusCode::BAD_REQUEST,
+        _ => StatusCode::OK,
+    };
+    let mut http_response = (status, axum::Json(response)).into_response();
+    if let Some(session_id) = session_id.and_then(|s| HeaderValue::from_str(&s).ok()) {
+        http_response
+            .headers_mut()
+            .insert("mcp-session-id", session_id);
+    }
+    http_response
 }
 
 fn listen_response(gateway: Arc<Gateway>, id: Value, message: &Value) -> Response {

@@ -408,7 +408,54 @@ impl Upstream {
             }
         }
         link.info = info;
-        Ok(Arc::new(link))
+        let link = Arc::new(link);
+        if link.info.era.is_modern() {
+            self.listen_for_changes(&link);
+        }
+        Ok(link)
+    }
+
+    /// Opens the gateway's own `subscriptions/listen` stream to a 2026-07-28 server for the
+    /// list changes it announces, and feeds them to [`Upstream::notifications`]. Legacy servers
+    /// send these notifications unasked.
+    fn listen_for_changes(&self, link: &Arc<Link>) {
+        let announces = |kind: &str| {
+            link.info
+                .capabilities
+                .pointer(&format!("/{kind}/listChanged"))
+                == Some(&Value::Bool(true))
+        };
+        let filter = json!({
+            "toolsListChanged": announces("tools"),
+            "promptsListChanged": announces("prompts"),
+            "resourcesListChanged": announces("resources"),
+        });
+        if !(announces("tools") || announces("prompts") || announces("resources")) {
+            return;
+        }
+        let mut message = jsonrpc::request(
+            json!(0),
+            "subscriptions/listen",
+            Some(json!({"notifications": filter})),
+        );
+        adapt_to_era(
+            &mut message,
+            &Era::Modern,
+            &CallOptions::internal(self.call_timeout),
+        );
+        let (events, mut incoming) = mpsc::channel(64);
+        let (id, ended) = link.mux.register_background(&mut message, events);
+        link.send_request(id, message, Vec::new());
+        let notifications = self.notifications.clone();
+        tokio::spawn(async move {
+            // The stream ends when the link does: the table is drained and `events` dropped.
+            while let Some(event) = incoming.recv().await {
+                if let UpstreamEvent::Notification(message) = event {
+                    let _ = notifications.send(message);
+                }
+            }
+            drop(ended);
+        });
     }
 
     /// Probes with `server/discover`; `None` means the server is legacy (any error or silence).

@@ -37,6 +37,8 @@ struct Pending {
     events: Option<mpsc::Sender<UpstreamEvent>>,
     owner: Option<Owner>,
     progress_token: Option<(String, Value)>,
+    /// A long-lived request of the gateway's own (a listen stream), never a client's call.
+    background: bool,
 }
 
 #[derive(Default)]
@@ -87,6 +89,26 @@ impl Mux {
         events: Option<mpsc::Sender<UpstreamEvent>>,
         owner: Option<Owner>,
     ) -> (u64, oneshot::Receiver<Value>) {
+        self.register_with(message, events, owner, false)
+    }
+
+    /// Registers a long-lived request of the gateway's own, which never takes part in
+    /// attributing a server's unaddressed messages to a client call.
+    pub(crate) fn register_background(
+        &self,
+        message: &mut Value,
+        events: mpsc::Sender<UpstreamEvent>,
+    ) -> (u64, oneshot::Receiver<Value>) {
+        self.register_with(message, Some(events), None, true)
+    }
+
+    fn register_with(
+        &self,
+        message: &mut Value,
+        events: Option<mpsc::Sender<UpstreamEvent>>,
+        owner: Option<Owner>,
+        background: bool,
+    ) -> (u64, oneshot::Receiver<Value>) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         message["id"] = json!(id);
         let mut progress_token = None;
@@ -113,6 +135,7 @@ impl Mux {
                 events,
                 owner,
                 progress_token,
+                background,
             },
         );
         (id, receiver)
@@ -152,9 +175,13 @@ impl Mux {
         }
     }
 
-    /// Number of calls waiting for an answer.
+    /// Number of client calls waiting for an answer.
     pub(crate) fn in_flight(&self) -> usize {
-        self.table().pending.len()
+        self.table()
+            .pending
+            .values()
+            .filter(|p| !p.background)
+            .count()
     }
 
     /// Routes one inbound message. `related` is the call whose HTTP response stream carried it.
@@ -293,11 +320,15 @@ impl Mux {
     /// The newest pending call, if every pending call belongs to the same owner.
     fn only_owner_call(&self) -> Option<u64> {
         let table = self.table();
-        let mut owners = table.pending.values().filter_map(|p| p.owner.as_ref());
-        let first = owners.next()?;
-        if owners.any(|owner| owner != first) || table.pending.values().any(|p| p.owner.is_none()) {
+        let calls: Vec<(&u64, &Pending)> = table
+            .pending
+            .iter()
+            .filter(|(_, p)| !p.background)
+            .collect();
+        let first = calls.first()?.1.owner.as_ref()?;
+        if calls.iter().any(|(_, p)| p.owner.as_ref() != Some(first)) {
             return None;
         }
-        table.pending.keys().max().copied()
+        calls.iter().map(|(id, _)| **id).max()
     }
 }
