@@ -143,15 +143,15 @@ impl Checker<'_> {
                     }
                 },
             };
-            if let Some(prefix) = &prefix {
-                if let Some(other) = prefixes.insert(prefix.clone(), name.clone()) {
-                    self.problem(
+            if let Some(prefix) = &prefix
+                && let Some(other) = prefixes.insert(prefix.clone(), name.clone())
+            {
+                self.problem(
                         &["servers", name, "prefix"],
                         format!(
                             "prefix `{prefix}` is already used by server `{other}`; names would collide, so give one of them another `prefix`"
                         ),
                     );
-                }
             }
             let Some(transport) = self.transport(name, server) else {
                 continue;

@@ -62,15 +62,15 @@ impl Gateway {
                 error.to_message(call.id.clone())
             }
         };
-        if call.caller.is_modern() {
-            if let Some(result) = response.get_mut("result").and_then(Value::as_object_mut) {
-                result
-                    .entry("resultType")
-                    .or_insert_with(|| json!("complete"));
-                let meta = result.entry("_meta").or_insert_with(|| json!({}));
-                if let Some(meta) = meta.as_object_mut() {
-                    meta.insert(era::META_SERVER_INFO.to_owned(), self.server_info.clone());
-                }
+        if call.caller.is_modern()
+            && let Some(result) = response.get_mut("result").and_then(Value::as_object_mut)
+        {
+            result
+                .entry("resultType")
+                .or_insert_with(|| json!("complete"));
+            let meta = result.entry("_meta").or_insert_with(|| json!({}));
+            if let Some(meta) = meta.as_object_mut() {
+                meta.insert(era::META_SERVER_INFO.to_owned(), self.server_info.clone());
             }
         }
         response
@@ -368,15 +368,15 @@ impl Gateway {
 /// Maps a result's upstream identifiers (task ids, resource links) to client-facing ones.
 fn expose_result(route: &Route, mut result: Value) -> Value {
     let server = route.upstream.name().as_str();
-    if let Some(task_id) = result.pointer_mut("/task/taskId") {
-        if let Some(id) = task_id.as_str() {
-            *task_id = json!(naming::expose_task_id(server, id));
-        }
+    if let Some(task_id) = result.pointer_mut("/task/taskId")
+        && let Some(id) = task_id.as_str()
+    {
+        *task_id = json!(naming::expose_task_id(server, id));
     }
-    if let Some(task_id) = result.get_mut("taskId") {
-        if let Some(id) = task_id.as_str() {
-            *task_id = json!(naming::expose_task_id(server, id));
-        }
+    if let Some(task_id) = result.get_mut("taskId")
+        && let Some(id) = task_id.as_str()
+    {
+        *task_id = json!(naming::expose_task_id(server, id));
     }
     for list in ["content", "messages"] {
         if let Some(items) = result.get_mut(list).and_then(Value::as_array_mut) {

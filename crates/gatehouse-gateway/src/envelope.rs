@@ -127,10 +127,10 @@ pub fn classify(
     }
     let id = session_header(headers).ok_or(GatewayError::SessionRequired)?;
     let session = sessions.get(id).ok_or(GatewayError::SessionNotFound)?;
-    if let Some(version) = header_version {
-        if !era::is_legacy_version(version) {
-            return Err(GatewayError::UnsupportedVersion(version.to_owned()));
-        }
+    if let Some(version) = header_version
+        && !era::is_legacy_version(version)
+    {
+        return Err(GatewayError::UnsupportedVersion(version.to_owned()));
     }
     Ok(Caller::Legacy(session))
 }
@@ -146,12 +146,12 @@ fn check_modern(headers: &HeaderMap, message: &Value) -> Result<ModernCaller, Ga
     if REMOVED_METHODS.contains(&method) {
         return Err(GatewayError::MethodNotFound(method.to_owned()));
     }
-    if let (Some(header_version), Some(version)) = (header(headers, VERSION_HEADER), version) {
-        if header_version != version {
-            return Err(GatewayError::HeaderMismatch(format!(
-                "MCP-Protocol-Version header `{header_version}` does not match _meta protocol version `{version}`"
-            )));
-        }
+    if let (Some(header_version), Some(version)) = (header(headers, VERSION_HEADER), version)
+        && header_version != version
+    {
+        return Err(GatewayError::HeaderMismatch(format!(
+            "MCP-Protocol-Version header `{header_version}` does not match _meta protocol version `{version}`"
+        )));
     }
     if is_request {
         let Some(version) = version else {
@@ -248,10 +248,10 @@ fn param_headers(headers: &HeaderMap) -> Result<Vec<(String, String)>, GatewayEr
     let mut found = Vec::new();
     for name in headers.keys() {
         let name = name.as_str();
-        if name.starts_with(headers::PARAM_HEADER_PREFIX) {
-            if let Some(value) = single_header(headers, name)? {
-                found.push((name.to_owned(), value.to_owned()));
-            }
+        if name.starts_with(headers::PARAM_HEADER_PREFIX)
+            && let Some(value) = single_header(headers, name)?
+        {
+            found.push((name.to_owned(), value.to_owned()));
         }
     }
     Ok(found)

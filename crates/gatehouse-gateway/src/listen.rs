@@ -151,10 +151,10 @@ impl Gateway {
                 Err(broadcast::error::RecvError::Lagged(_)) => false,
                 Err(broadcast::error::RecvError::Closed) => return,
             };
-            if let (true, Ok(event)) = (forward, event) {
-                if stream.send(notification_for(&event)).await.is_err() {
-                    return;
-                }
+            if let (true, Ok(event)) = (forward, event)
+                && stream.send(notification_for(&event)).await.is_err()
+            {
+                return;
             }
         }
     }

@@ -288,12 +288,12 @@ impl Gateway {
                 "roots/list" => Some("roots"),
                 _ => None,
             };
-            if let Some(capability) = capability {
-                if declared.get(capability).is_none() {
-                    return Err(refusal(format!(
-                        "the client did not declare the {capability} capability"
-                    )));
-                }
+            if let Some(capability) = capability
+                && declared.get(capability).is_none()
+            {
+                return Err(refusal(format!(
+                    "the client did not declare the {capability} capability"
+                )));
             }
             let channel = stream.or_else(|| session.get_stream()).ok_or_else(|| {
                 refusal(format!("the client has no open stream to receive {method}"))
@@ -368,14 +368,14 @@ impl Gateway {
 
 /// The client's era decides the result's envelope: legacy clients never see `resultType`.
 fn fit_result_to_client(mut result: Value, caller: &Caller) -> Value {
-    if !caller.is_modern() {
-        if let Some(object) = result.as_object_mut() {
-            object.remove("resultType");
-            if let Some(meta) = object.get_mut("_meta").and_then(Value::as_object_mut) {
-                meta.remove(gatehouse_mcp::era::META_SERVER_INFO);
-                if meta.is_empty() {
-                    object.remove("_meta");
-                }
+    if !caller.is_modern()
+        && let Some(object) = result.as_object_mut()
+    {
+        object.remove("resultType");
+        if let Some(meta) = object.get_mut("_meta").and_then(Value::as_object_mut) {
+            meta.remove(gatehouse_mcp::era::META_SERVER_INFO);
+            if meta.is_empty() {
+                object.remove("_meta");
             }
         }
     }

@@ -202,20 +202,20 @@ impl Hub {
 
     /// Routes a client-facing tool or prompt name.
     pub async fn route_name(&self, kind: ListKind, exposed: &str) -> Result<Route, RouteError> {
-        if let Some((prefix, rest)) = split_name(exposed) {
-            if let Some(index) = self.by_prefix.get(prefix) {
-                return Ok(self.route(*index, rest));
-            }
+        if let Some((prefix, rest)) = split_name(exposed)
+            && let Some(index) = self.by_prefix.get(prefix)
+        {
+            return Ok(self.route(*index, rest));
         }
         self.route_unprefixed(kind, exposed).await
     }
 
     /// Routes a client-facing resource URI.
     pub async fn route_uri(&self, exposed: &str) -> Result<Route, RouteError> {
-        if let Some((prefix, rest)) = split_uri(exposed) {
-            if let Some(index) = self.by_prefix.get(prefix) {
-                return Ok(self.route(*index, rest));
-            }
+        if let Some((prefix, rest)) = split_uri(exposed)
+            && let Some(index) = self.by_prefix.get(prefix)
+        {
+            return Ok(self.route(*index, rest));
         }
         self.route_unprefixed(ListKind::Resources, exposed).await
     }
@@ -272,15 +272,14 @@ impl Hub {
                         other => vec![other],
                     };
                     for kind in &kinds {
-                        if let Ok(Some(list)) = self.upstream_list(*index, *kind).await {
-                            if list
+                        if let Ok(Some(list)) = self.upstream_list(*index, *kind).await
+                            && list
                                 .items
                                 .iter()
                                 .any(|item| matches_item(*kind, item, exposed))
-                            {
-                                holders.push(*index);
-                                break;
-                            }
+                        {
+                            holders.push(*index);
+                            break;
                         }
                     }
                 }

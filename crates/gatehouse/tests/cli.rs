@@ -1,5 +1,11 @@
 //! The command line: init, validate, server add/list/remove, run against the built binary.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the failure report"
+)]
+
 mod support;
 
 use support::run_cli;

@@ -1,6 +1,12 @@
 //! The gateway end to end: the built binary on 127.0.0.1 port 0 in front of real upstream
 //! processes (the bundled demo server, spawned over stdio), driven over HTTP in both eras.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the failure report"
+)]
+
 mod support;
 
 use std::time::Duration;
@@ -125,6 +131,9 @@ fn resources_prompts_and_completions_are_mapped_per_server() {
     assert_eq!(completion.result()["completion"]["values"][0], "short");
 }
 
+/// One row of the error table: case, body, headers, expected HTTP status, expected JSON-RPC code.
+type Case<'a> = (&'a str, String, Vec<(&'a str, &'a str)>, u16, Option<i64>);
+
 #[test]
 fn bad_requests_get_a_clear_error_and_the_right_status() {
     let gateway = Gateway::start_with("max_body_bytes = 4096", &demo_server("demo"));
@@ -147,7 +156,7 @@ fn bad_requests_get_a_clear_error_and_the_right_status() {
         "x".repeat(8000)
     );
     // (case, body, headers, expected HTTP status, expected JSON-RPC error code)
-    let cases: Vec<(&str, String, Vec<(&str, &str)>, u16, Option<i64>)> = vec![
+    let cases: Vec<Case> = vec![
         ("not json", "{".into(), vec![], 400, Some(-32700)),
         ("duplicate keys", r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","method":"ping"}"#.into(), vec![], 400, Some(-32700)),
         ("batch", r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#.into(), vec![], 400, Some(-32600)),

@@ -171,30 +171,28 @@ impl HttpWire {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone();
-        if let Some(version) = &version {
-            if let Ok(value) = HeaderValue::from_str(version) {
-                headers.insert("mcp-protocol-version", value);
-            }
+        if let Some(version) = &version
+            && let Ok(value) = HeaderValue::from_str(version)
+        {
+            headers.insert("mcp-protocol-version", value);
         }
-        if let Some(session) = self.session_id() {
-            if let Ok(value) = HeaderValue::from_str(&session) {
-                headers.insert("mcp-session-id", value);
-            }
+        if let Some(session) = self.session_id()
+            && let Ok(value) = HeaderValue::from_str(&session)
+        {
+            headers.insert("mcp-session-id", value);
         }
         let modern = version.as_deref() == Some(MODERN_VERSION)
             || jsonrpc::method(message) == Some("server/discover");
-        if modern {
-            if let Some(method) = jsonrpc::method(message) {
-                if let Ok(value) = HeaderValue::from_str(method) {
-                    headers.insert("mcp-method", value);
-                }
-                let name = crate::headers::name_member(method)
-                    .and_then(|member| message.get("params")?.get(member)?.as_str());
-                if let Some(name) = name {
-                    if let Ok(value) = HeaderValue::from_str(&crate::headers::encode_value(name)) {
-                        headers.insert("mcp-name", value);
-                    }
-                }
+        if modern && let Some(method) = jsonrpc::method(message) {
+            if let Ok(value) = HeaderValue::from_str(method) {
+                headers.insert("mcp-method", value);
+            }
+            let name = crate::headers::name_member(method)
+                .and_then(|member| message.get("params")?.get(member)?.as_str());
+            if let Some(name) = name
+                && let Ok(value) = HeaderValue::from_str(&crate::headers::encode_value(name))
+            {
+                headers.insert("mcp-name", value);
             }
         }
         headers
@@ -217,17 +215,16 @@ impl HttpWire {
             .await
             .map_err(|error| format!("request failed: {}", without_url(&error)))?;
         let status = response.status();
-        if jsonrpc::method(message) == Some("initialize") {
-            if let Some(session) = response
+        if jsonrpc::method(message) == Some("initialize")
+            && let Some(session) = response
                 .headers()
                 .get("mcp-session-id")
                 .and_then(|v| v.to_str().ok())
-            {
-                *self
-                    .session_id
-                    .write()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(session.to_owned());
-            }
+        {
+            *self
+                .session_id
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(session.to_owned());
         }
         let content_type = response
             .headers()
@@ -297,10 +294,10 @@ impl HttpWire {
                         () = wire.closed.cancelled() => return,
                     };
                     let Some(Ok(event)) = event else { break };
-                    if let Some(data) = event.data.filter(|d| !d.trim().is_empty()) {
-                        if let Ok(message) = serde_json::from_str::<Value>(&data) {
-                            mux.dispatch(message, None);
-                        }
+                    if let Some(data) = event.data.filter(|d| !d.trim().is_empty())
+                        && let Ok(message) = serde_json::from_str::<Value>(&data)
+                    {
+                        mux.dispatch(message, None);
                     }
                 }
                 tokio::select! {

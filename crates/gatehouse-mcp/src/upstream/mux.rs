@@ -116,12 +116,11 @@ impl Mux {
             .get_mut("params")
             .and_then(|p| p.get_mut("_meta"))
             .and_then(Value::as_object_mut)
+            && let Some(original) = meta.get("progressToken").cloned()
         {
-            if let Some(original) = meta.get("progressToken").cloned() {
-                let ours = format!("gh-{id}");
-                meta.insert("progressToken".to_owned(), json!(ours));
-                progress_token = Some((ours, original));
-            }
+            let ours = format!("gh-{id}");
+            meta.insert("progressToken".to_owned(), json!(ours));
+            progress_token = Some((ours, original));
         }
         let (respond, receiver) = oneshot::channel();
         let mut table = self.table();
