@@ -82,6 +82,46 @@ pub struct ServerConfig {
     pub transport: Transport,
     /// An operator's note.
     pub description: Option<String>,
+    /// How its processes are started and stopped.
+    pub lifecycle: Lifecycle,
+}
+
+/// Who shares one process of a stdio server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// One process for everyone.
+    Shared,
+    /// One process per person.
+    PerUser,
+    /// One process per client session.
+    PerSession,
+}
+
+/// How a server's processes are started and stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lifecycle {
+    /// Who shares a process.
+    pub isolation: Isolation,
+    /// Most processes at once.
+    pub max_processes: usize,
+    /// Shortest idle period before an unused process stops.
+    pub idle_min: Duration,
+    /// Longest idle period, for busy servers.
+    pub idle_max: Duration,
+    /// Never stop when idle.
+    pub always_on: bool,
+}
+
+impl Default for Lifecycle {
+    fn default() -> Self {
+        Self {
+            isolation: Isolation::Shared,
+            max_processes: 16,
+            idle_min: Duration::from_secs(60),
+            idle_max: Duration::from_secs(1800),
+            always_on: false,
+        }
+    }
 }
 
 /// How the gateway reaches an upstream server.

@@ -61,4 +61,17 @@ pub struct RawServer {
     pub prefix: Option<String>,
     /// A note for operators; shown by `gatehouse server list`.
     pub description: Option<String>,
+    /// Who shares a stdio server's process: `shared` (default, one for everyone), `per_user`
+    /// (one per person, for servers that keep user state or take a per-user credential) or
+    /// `per_session` (one per client session).
+    pub isolation: Option<String>,
+    /// Most processes this server may run at once (default 16; only `per_user` and
+    /// `per_session` run more than one).
+    pub max_processes: Option<usize>,
+    /// Shortest idle period before an unused process is stopped, in seconds (default 60).
+    pub idle_min_secs: Option<u64>,
+    /// Longest idle period, reached by busy servers, in seconds (default 1800).
+    pub idle_max_secs: Option<u64>,
+    /// Keep the server running from its first use on, never stopping it when idle.
+    pub always_on: Option<bool>,
 }

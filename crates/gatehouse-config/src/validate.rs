@@ -7,8 +7,8 @@ use std::time::Duration;
 use crate::locate::{line_at, line_of};
 use crate::raw::{RawConfig, RawGateway, RawServer};
 use crate::{
-    Config, ConfigError, GatewaySettings, NAME_SEPARATOR, Problem, ServerConfig, ServerName,
-    Transport,
+    Config, ConfigError, GatewaySettings, Isolation, Lifecycle, NAME_SEPARATOR, Problem,
+    ServerConfig, ServerName, Transport,
 };
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -156,14 +156,64 @@ impl Checker<'_> {
             let Some(transport) = self.transport(name, server) else {
                 continue;
             };
+            let lifecycle = self.lifecycle(name, server, &transport);
             servers.push(ServerConfig {
                 name: server_name,
                 prefix,
                 transport,
                 description: server.description.clone(),
+                lifecycle,
             });
         }
         servers
+    }
+
+    fn lifecycle(&mut self, name: &str, server: &RawServer, transport: &Transport) -> Lifecycle {
+        let defaults = Lifecycle::default();
+        let isolation = match server.isolation.as_deref() {
+            None | Some("shared") => Isolation::Shared,
+            Some("per_user") => Isolation::PerUser,
+            Some("per_session") => Isolation::PerSession,
+            Some(other) => {
+                self.problem(
+                    &["servers", name, "isolation"],
+                    format!("`{other}` is not one of `shared`, `per_user`, `per_session`"),
+                );
+                Isolation::Shared
+            }
+        };
+        if isolation != Isolation::Shared && matches!(transport, Transport::Http { .. }) {
+            self.problem(
+                &["servers", name, "isolation"],
+                "applies only to stdio servers (`command`); an HTTP server is one endpoint",
+            );
+        }
+        let max_processes = server.max_processes.unwrap_or(defaults.max_processes);
+        if max_processes == 0 {
+            self.problem(&["servers", name, "max_processes"], "must be at least 1");
+        }
+        let idle_min = server
+            .idle_min_secs
+            .map_or(defaults.idle_min, Duration::from_secs);
+        let idle_max = server
+            .idle_max_secs
+            .map_or(defaults.idle_max.max(idle_min), Duration::from_secs);
+        if idle_min.is_zero() {
+            self.problem(&["servers", name, "idle_min_secs"], "must be at least 1");
+        }
+        if idle_max < idle_min {
+            self.problem(
+                &["servers", name, "idle_max_secs"],
+                "must not be shorter than `idle_min_secs`",
+            );
+        }
+        Lifecycle {
+            isolation,
+            max_processes,
+            idle_min,
+            idle_max,
+            always_on: server.always_on.unwrap_or(false),
+        }
     }
 
     fn transport(&mut self, name: &str, server: &RawServer) -> Option<Transport> {

@@ -172,7 +172,7 @@ impl Gateway {
             }
         };
         let offset = pages::decode_cursor(kind, cursor)?;
-        let merged = self.hub.list(kind).await;
+        let merged = self.hub.list(kind, &call.caller.requester()).await;
         let (page, next) = pages::page(&merged.items, offset, self.settings.page_size);
         let mut result = json!({ kind.field(): page });
         if let Some(next) = next {
@@ -195,7 +195,10 @@ impl Gateway {
 
     async fn call_named(&self, call: &Call, kind: ListKind) -> Result<Value, GatewayError> {
         let name = call.string_param("name")?;
-        let route = self.hub.route_name(kind, &name).await?;
+        let route = self
+            .hub
+            .route_name(kind, &name, &call.caller.requester())
+            .await?;
         let mut message = call.message.clone();
         message["params"]["name"] = json!(route.upstream_name);
         let headers = match kind {
@@ -212,7 +215,11 @@ impl Gateway {
         route: &Route,
         call: &Call,
     ) -> Result<Vec<(String, String)>, GatewayError> {
-        let Some(tool) = self.hub.tool_definition(route).await else {
+        let Some(tool) = self
+            .hub
+            .tool_definition(route, &call.caller.requester())
+            .await
+        else {
             return Ok(Vec::new());
         };
         let Some(schema) = tool.get("inputSchema") else {
@@ -241,10 +248,14 @@ impl Gateway {
         let Some(name) = message.pointer("/params/name").and_then(Value::as_str) else {
             return Ok(());
         };
-        let Ok(route) = self.hub.route_name(ListKind::Tools, name).await else {
+        let Ok(route) = self
+            .hub
+            .route_name(ListKind::Tools, name, &caller.requester())
+            .await
+        else {
             return Ok(());
         };
-        let Some(tool) = self.hub.tool_definition(&route).await else {
+        let Some(tool) = self.hub.tool_definition(&route, &caller.requester()).await else {
             return Ok(());
         };
         let Some(schema) = tool.get("inputSchema") else {
@@ -258,7 +269,7 @@ impl Gateway {
 
     async fn read_resource(&self, call: &Call) -> Result<Value, GatewayError> {
         let uri = call.string_param("uri")?;
-        let route = self.hub.route_uri(&uri).await?;
+        let route = self.hub.route_uri(&uri, &call.caller.requester()).await?;
         let mut message = call.message.clone();
         message["params"]["uri"] = json!(route.upstream_name);
         let mut result = self.relay(&route, message, call, &[]).await?;
@@ -272,7 +283,7 @@ impl Gateway {
 
     async fn subscribe(&self, call: &Call) -> Result<Value, GatewayError> {
         let uri = call.string_param("uri")?;
-        let route = self.hub.route_uri(&uri).await?;
+        let route = self.hub.route_uri(&uri, &call.caller.requester()).await?;
         let subscribing = call.method() == "resources/subscribe";
         if let Some(session) = call.caller.session() {
             if subscribing {
@@ -281,7 +292,7 @@ impl Gateway {
                 session.unsubscribe(&uri);
             }
         }
-        let info = route.upstream.server_info().await?;
+        let info = route.upstream.server_info(&call.caller.requester()).await?;
         if info.era.is_modern() {
             // A 2026-07-28 server has no resources/subscribe; its updates arrive through the
             // gateway's own listen stream, and the session filter above decides who hears them.
@@ -304,14 +315,22 @@ impl Gateway {
                     .get("name")
                     .and_then(Value::as_str)
                     .unwrap_or_default();
-                (self.hub.route_name(ListKind::Prompts, name).await?, "name")
+                (
+                    self.hub
+                        .route_name(ListKind::Prompts, name, &call.caller.requester())
+                        .await?,
+                    "name",
+                )
             }
             Some("ref/resource") => {
                 let uri = reference
                     .get("uri")
                     .and_then(Value::as_str)
                     .unwrap_or_default();
-                (self.hub.route_uri(uri).await?, "uri")
+                (
+                    self.hub.route_uri(uri, &call.caller.requester()).await?,
+                    "uri",
+                )
             }
             _ => {
                 return Err(GatewayError::InvalidParams(

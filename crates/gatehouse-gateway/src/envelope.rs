@@ -69,6 +69,14 @@ impl Caller {
         }
     }
 
+    /// Who the request is made for, which picks the process of an isolated server.
+    pub fn requester(&self) -> gatehouse_mcp::upstream::Requester {
+        gatehouse_mcp::upstream::Requester {
+            user: None,
+            session: self.session().map(|session| session.id.clone()),
+        }
+    }
+
     /// The session, for a legacy caller.
     pub fn session(&self) -> Option<&Arc<Session>> {
         match self {

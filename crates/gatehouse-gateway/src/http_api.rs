@@ -37,6 +37,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
     Router::new()
         .route("/mcp", get(get_mcp).post(post_mcp).delete(delete_mcp))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/admin/servers", get(admin_servers))
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(
             Arc::clone(&gateway),
@@ -354,6 +355,48 @@ async fn delete_mcp(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> 
     } else {
         error_response(&GatewayError::SessionNotFound, Value::Null)
     }
+}
+
+/// The state of every upstream, for `gatehouse server list`. Answered only to loopback
+/// callers until operators authenticate.
+async fn admin_servers(
+    State(gateway): State<Arc<Gateway>>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+) -> Response {
+    if !peer.ip().is_loopback() {
+        return refusal(
+            StatusCode::FORBIDDEN,
+            "the admin API answers only on loopback",
+        );
+    }
+    let servers: Vec<Value> = gateway
+        .hub
+        .upstreams()
+        .iter()
+        .map(|upstream| {
+            let status = upstream.status();
+            let (state, reason) = match &status.state {
+                gatehouse_mcp::upstream::Status::Stopped => ("stopped", None),
+                gatehouse_mcp::upstream::Status::Starting => ("starting", None),
+                gatehouse_mcp::upstream::Status::Running => ("running", None),
+                gatehouse_mcp::upstream::Status::Failed { reason } => {
+                    ("failed", Some(reason.clone()))
+                }
+            };
+            serde_json::json!({
+                "name": upstream.name().as_str(),
+                "state": state,
+                "reason": reason,
+                "era": upstream.known_era().map(|era| era.version().to_owned()),
+                "processes": status.processes,
+                "pids": status.pids,
+                "in_flight": status.in_flight,
+                "idle_for_secs": status.idle_for.map(|d| d.as_secs()),
+                "idle_deadline_secs": status.idle_deadline.map(|d| d.as_secs()),
+            })
+        })
+        .collect();
+    axum::Json(serde_json::json!({"servers": servers})).into_response()
 }
 
 fn method_not_allowed(message: &str) -> Response {

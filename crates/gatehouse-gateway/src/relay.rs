@@ -117,6 +117,7 @@ impl Gateway {
             log_level: call.caller.log_level(),
             timeout: self.settings.call_timeout,
             headers,
+            requester: call.caller.requester(),
         };
         let upstream = Arc::clone(&route.upstream);
         let task = tokio::spawn(async move { upstream.call(message, options).await });
@@ -141,13 +142,21 @@ impl Gateway {
             Cancelled,
         }
         loop {
+            // Events first: a server sends its notifications before the response they precede,
+            // and they must reach the client before the response does.
             let step = tokio::select! {
-                answer = &mut flight.task => Step::Answer(answer),
+                biased;
                 event = flight.incoming.recv(), if !flight.incoming_closed => Step::Event(event),
+                answer = &mut flight.task => Step::Answer(answer),
                 () = call.cancel.cancelled() => Step::Cancelled,
             };
             match step {
-                Step::Answer(Ok(answer)) => return answer.map_err(GatewayError::from),
+                Step::Answer(Ok(answer)) => {
+                    while let Ok(event) = flight.incoming.try_recv() {
+                        self.forward_event(event, call).await;
+                    }
+                    return answer.map_err(GatewayError::from);
+                }
                 Step::Answer(Err(_)) => {
                     return Err(GatewayError::CannotBridge(
                         "the upstream call was abandoned".to_owned(),

@@ -12,7 +12,7 @@ use tokio::sync::broadcast;
 
 use crate::catalog::{FetchError, ListKind, UpstreamList, fetch_list};
 use crate::naming::{self, split_name, split_uri};
-use crate::upstream::{CallOptions, Upstream};
+use crate::upstream::{CallOptions, Requester, Upstream};
 
 /// Something clients should hear about.
 #[derive(Debug, Clone)]
@@ -58,13 +58,20 @@ pub struct Route {
     pub upstream_name: String,
 }
 
+/// One cached list and the link generation it was learned from.
+#[derive(Clone)]
+struct CatalogEntry {
+    list: Arc<UpstreamList>,
+    generation: u64,
+}
+
 /// Every upstream, with their catalogs.
 pub struct Hub {
     upstreams: Vec<Arc<Upstream>>,
     by_prefix: HashMap<String, usize>,
     by_name: HashMap<String, usize>,
     unprefixed: Vec<usize>,
-    catalogs: Vec<Mutex<HashMap<ListKind, Arc<UpstreamList>>>>,
+    catalogs: Vec<Mutex<HashMap<ListKind, CatalogEntry>>>,
     events: broadcast::Sender<HubEvent>,
     list_timeout: Duration,
 }
@@ -110,6 +117,7 @@ impl Hub {
         for index in 0..hub.upstreams.len() {
             tokio::spawn(watch_notifications(Arc::downgrade(&hub), index));
         }
+        tokio::spawn(stop_idle_servers(Arc::downgrade(&hub)));
         hub
     }
 
@@ -130,9 +138,9 @@ impl Hub {
 
     /// The merged list of one kind under client-facing names. Servers that cannot be read are
     /// reported in `unavailable`, never silently left out.
-    pub async fn list(&self, kind: ListKind) -> MergedList {
+    pub async fn list(&self, kind: ListKind, requester: &Requester) -> MergedList {
         let lists = futures::future::join_all(
-            (0..self.upstreams.len()).map(|index| self.upstream_list(index, kind)),
+            (0..self.upstreams.len()).map(|index| self.upstream_list(index, kind, requester)),
         )
         .await;
         let mut merged = MergedList {
@@ -201,23 +209,33 @@ impl Hub {
     }
 
     /// Routes a client-facing tool or prompt name.
-    pub async fn route_name(&self, kind: ListKind, exposed: &str) -> Result<Route, RouteError> {
+    pub async fn route_name(
+        &self,
+        kind: ListKind,
+        exposed: &str,
+        requester: &Requester,
+    ) -> Result<Route, RouteError> {
         if let Some((prefix, rest)) = split_name(exposed)
             && let Some(index) = self.by_prefix.get(prefix)
         {
             return Ok(self.route(*index, rest));
         }
-        self.route_unprefixed(kind, exposed).await
+        self.route_unprefixed(kind, exposed, requester).await
     }
 
     /// Routes a client-facing resource URI.
-    pub async fn route_uri(&self, exposed: &str) -> Result<Route, RouteError> {
+    pub async fn route_uri(
+        &self,
+        exposed: &str,
+        requester: &Requester,
+    ) -> Result<Route, RouteError> {
         if let Some((prefix, rest)) = split_uri(exposed)
             && let Some(index) = self.by_prefix.get(prefix)
         {
             return Ok(self.route(*index, rest));
         }
-        self.route_unprefixed(ListKind::Resources, exposed).await
+        self.route_unprefixed(ListKind::Resources, exposed, requester)
+            .await
     }
 
     /// Routes a client-facing task id.
@@ -232,12 +250,15 @@ impl Hub {
     }
 
     /// The definition of a routed tool, as the upstream describes it.
-    pub async fn tool_definition(&self, route: &Route) -> Option<Value> {
+    pub async fn tool_definition(&self, route: &Route, requester: &Requester) -> Option<Value> {
         let index = self
             .upstreams
             .iter()
             .position(|u| Arc::ptr_eq(u, &route.upstream))?;
-        let list = self.upstream_list(index, ListKind::Tools).await.ok()??;
+        let list = self
+            .upstream_list(index, ListKind::Tools, requester)
+            .await
+            .ok()??;
         list.items
             .iter()
             .find(|tool| {
@@ -258,7 +279,12 @@ impl Hub {
         }
     }
 
-    async fn route_unprefixed(&self, kind: ListKind, exposed: &str) -> Result<Route, RouteError> {
+    async fn route_unprefixed(
+        &self,
+        kind: ListKind,
+        exposed: &str,
+        requester: &Requester,
+    ) -> Result<Route, RouteError> {
         match self.unprefixed.as_slice() {
             [] => Err(RouteError::NotFound(exposed.to_owned())),
             [only] => Ok(self.route(*only, exposed)),
@@ -272,7 +298,7 @@ impl Hub {
                         other => vec![other],
                     };
                     for kind in &kinds {
-                        if let Ok(Some(list)) = self.upstream_list(*index, *kind).await
+                        if let Ok(Some(list)) = self.upstream_list(*index, *kind, requester).await
                             && list
                                 .items
                                 .iter()
@@ -305,17 +331,30 @@ impl Hub {
         &self,
         index: usize,
         kind: ListKind,
+        requester: &Requester,
     ) -> Result<Option<Arc<UpstreamList>>, FetchError> {
-        if let Some(list) = self.catalog(index).get(&kind) {
-            return Ok(Some(Arc::clone(list)));
-        }
         let upstream = &self.upstreams[index];
-        let info = upstream.server_info().await.map_err(FetchError::Upstream)?;
+        if let Some(entry) = self.catalog(index).get(&kind) {
+            // A stopped server's catalog stays valid, so listing never starts it; a server that
+            // has restarted since is asked again, as its tools may have changed.
+            if entry.generation == upstream.generation() || !upstream.is_running() {
+                return Ok(Some(Arc::clone(&entry.list)));
+            }
+        }
+        let info = upstream
+            .server_info(requester)
+            .await
+            .map_err(FetchError::Upstream)?;
         if info.capabilities.get(kind.capability()).is_none() {
             return Ok(None);
         }
         let timeout = self.list_timeout;
-        let list = match fetch_list(upstream, kind, || CallOptions::internal(timeout)).await {
+        let list = match fetch_list(upstream, kind, || CallOptions {
+            requester: requester.clone(),
+            ..CallOptions::internal(timeout)
+        })
+        .await
+        {
             Ok(list) => list,
             // A server that offers resources but no templates answers "method not found".
             Err(FetchError::Refused { code: -32601, .. }) => UpstreamList {
@@ -326,14 +365,15 @@ impl Hub {
             Err(error) => return Err(error),
         };
         let list = Arc::new(list);
-        self.catalog(index).insert(kind, Arc::clone(&list));
+        let entry = CatalogEntry {
+            list: Arc::clone(&list),
+            generation: upstream.generation(),
+        };
+        self.catalog(index).insert(kind, entry);
         Ok(Some(list))
     }
 
-    fn catalog(
-        &self,
-        index: usize,
-    ) -> std::sync::MutexGuard<'_, HashMap<ListKind, Arc<UpstreamList>>> {
+    fn catalog(&self, index: usize) -> std::sync::MutexGuard<'_, HashMap<ListKind, CatalogEntry>> {
         self.catalogs[index]
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -403,6 +443,20 @@ async fn watch_notifications(hub: std::sync::Weak<Hub>, index: usize) {
             }
         } else {
             tracing::debug!(server = %hub.upstreams[index].name(), %method, "upstream notification not forwarded");
+        }
+    }
+}
+
+/// Every second, stops the processes that have been idle longer than their server's adaptive
+/// idle period. Ends when the hub is dropped.
+async fn stop_idle_servers(hub: std::sync::Weak<Hub>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(hub) = hub.upgrade() else { return };
+        for upstream in &hub.upstreams {
+            upstream.stop_idle().await;
         }
     }
 }

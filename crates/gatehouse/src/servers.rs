@@ -90,7 +90,11 @@ pub(crate) fn run(path: &Path, command: ServerCommand) -> Result<()> {
                 );
                 return Ok(());
             }
-            println!("{:<20} {:<6} {:<20} TARGET", "NAME", "KIND", "NAMES");
+            let live = live_state(&config);
+            println!(
+                "{:<16} {:<6} {:<14} {:<9} {:>5} {:>9} {:>9}  TARGET",
+                "NAME", "KIND", "NAMES", "STATE", "PROCS", "LAST USE", "IDLE STOP"
+            );
             for server in &config.servers {
                 let names = match &server.prefix {
                     Some(prefix) => format!("{prefix}__*"),
@@ -102,10 +106,48 @@ pub(crate) fn run(path: &Path, command: ServerCommand) -> Result<()> {
                     }
                     Transport::Http { url, .. } => ("http", url.clone()),
                 };
+                let state = live.as_ref().and_then(|servers| {
+                    servers
+                        .iter()
+                        .find(|s| s["name"].as_str() == Some(server.name.as_str()))
+                });
+                let text = |key: &str| {
+                    state
+                        .and_then(|s| s[key].as_str())
+                        .unwrap_or("-")
+                        .to_owned()
+                };
+                let seconds = |key: &str| {
+                    state
+                        .and_then(|s| s[key].as_u64())
+                        .map_or("-".to_owned(), |secs| format!("{secs}s"))
+                };
+                let status = match (&live, text("state").as_str()) {
+                    (None, _) => "offline".to_owned(),
+                    (Some(_), state) => state.to_owned(),
+                };
+                let processes = state
+                    .and_then(|s| s["processes"].as_u64())
+                    .map_or("-".to_owned(), |n| n.to_string());
+                let idle_stop = if server.lifecycle.always_on {
+                    "never".to_owned()
+                } else {
+                    seconds("idle_deadline_secs")
+                };
                 println!(
-                    "{:<20} {kind:<6} {names:<20} {}",
+                    "{:<16} {kind:<6} {names:<14} {status:<9} {processes:>5} {:>9} {idle_stop:>9}  {}",
                     server.name,
+                    seconds("idle_for_secs"),
                     target.trim_end()
+                );
+                if let Some(reason) = state.and_then(|s| s["reason"].as_str()) {
+                    println!("{:<16} reason: {reason}", "");
+                }
+            }
+            if live.is_none() {
+                println!(
+                    "(the gateway is not running at {}; states are shown while it runs)",
+                    config.gateway.listen
                 );
             }
             Ok(())
@@ -137,4 +179,26 @@ fn pairs(
             _ => bail!("{flag} `{item}` must look like {shape}"),
         })
         .collect()
+}
+
+/// The running gateway's view of its servers, if it answers on the configured address.
+fn live_state(config: &gatehouse_config::Config) -> Option<Vec<serde_json::Value>> {
+    let mut address = config.gateway.listen;
+    if address.ip().is_unspecified() {
+        address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    if address.port() == 0 {
+        return None;
+    }
+    let client = reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(2))
+        .build()
+        .ok()?;
+    let body: serde_json::Value = client
+        .get(format!("http://{address}/admin/servers"))
+        .send()
+        .ok()?
+        .json()
+        .ok()?;
+    body["servers"].as_array().cloned()
 }

@@ -82,7 +82,7 @@ fn init_validate_and_edit_servers_keep_the_file_valid_and_commented() {
         (
             &["server", "list"],
             true,
-            "remote               http   remote__*            http://127.0.0.1:9/mcp",
+            "the gateway is not running at 127.0.0.1:8080",
         ),
         (&["server", "remove", "time"], true, "removed server `time`"),
         (
@@ -103,6 +103,26 @@ fn init_validate_and_edit_servers_keep_the_file_valid_and_commented() {
             "gatehouse {args:?}: expected {expect_text:?}\nstdout: {out}\nstderr: {err}"
         );
     }
+    let (_, listing, _) = run_cli(path, &["server", "list"]);
+    let remote = listing
+        .lines()
+        .find(|line| line.starts_with("remote "))
+        .unwrap();
+    assert!(
+        remote.contains(" http ") && remote.contains("remote__*") && remote.contains("offline"),
+        "{listing}"
+    );
+    assert!(remote.ends_with("http://127.0.0.1:9/mcp"), "{listing}");
+    let (_, listing, _) = run_cli(path, &["server", "list"]);
+    let remote = listing
+        .lines()
+        .find(|line| line.starts_with("remote "))
+        .unwrap();
+    assert!(
+        remote.contains(" http ") && remote.contains("remote__*") && remote.contains("offline"),
+        "{listing}"
+    );
+    assert!(remote.ends_with("http://127.0.0.1:9/mcp"), "{listing}");
     let text = std::fs::read_to_string(path.join("gatehouse.toml")).unwrap();
     assert!(
         text.contains("# The demo server bundled with Gatehouse"),

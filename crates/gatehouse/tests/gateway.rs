@@ -391,6 +391,168 @@ fn upstream_children_get_only_the_configured_environment() {
     assert!(names.contains(&"GIVEN".to_owned()));
 }
 
+fn demo_with(name: &str, settings: &str) -> String {
+    format!("{}{settings}\n", demo_server(name))
+}
+
+#[test]
+fn no_process_until_first_use_idle_ones_stop_and_listing_never_restarts_them() {
+    let gateway = Gateway::start(&demo_with("demo", "idle_min_secs = 1\nidle_max_secs = 1"));
+    assert!(
+        child_pids(gateway.pid()).is_empty(),
+        "serve must start no server"
+    );
+    gateway
+        .modern(
+            "tools/call",
+            json!({"name": "demo__echo", "arguments": {"text": "x"}}),
+        )
+        .result();
+    assert_eq!(child_pids(gateway.pid()).len(), 1);
+    assert!(
+        gateway.eventually(Duration::from_secs(10), || child_pids(gateway.pid())
+            .is_empty()),
+        "the idle server was not stopped"
+    );
+    let listed = gateway.modern("tools/list", json!({}));
+    assert!(tool_names(listed.result()).contains(&"demo__echo".to_owned()));
+    assert!(
+        child_pids(gateway.pid()).is_empty(),
+        "listing started the server"
+    );
+    let echo = gateway.modern(
+        "tools/call",
+        json!({"name": "demo__echo", "arguments": {"text": "again"}}),
+    );
+    assert_eq!(text(echo.result()), "again");
+    assert_eq!(child_pids(gateway.pid()).len(), 1);
+}
+
+#[test]
+fn shared_servers_serve_every_session_and_isolated_ones_keep_state_apart() {
+    let config = format!(
+        "{}{}",
+        demo_server("shared"),
+        demo_with("private", "isolation = \"per_session\"")
+    );
+    let gateway = Gateway::start(&config);
+    let first = gateway.initialize(json!({}));
+    let second = gateway.initialize(json!({}));
+    for (session, server) in [(&first, "shared"), (&first, "private")] {
+        let add = gateway.legacy(session, "tools/call", json!({"name": format!("{server}__add_note"), "arguments": {"title": "n", "body": "b"}}));
+        add.result();
+    }
+    let shared_seen = gateway.legacy(
+        &second,
+        "tools/call",
+        json!({"name": "shared__list_notes", "arguments": {}}),
+    );
+    let private_seen = gateway.legacy(
+        &second,
+        "tools/call",
+        json!({"name": "private__list_notes", "arguments": {}}),
+    );
+    assert!(
+        text(shared_seen.result()).contains('n'),
+        "{}",
+        shared_seen.result()
+    );
+    assert!(
+        !text(private_seen.result()).contains("n\n")
+            && !text(private_seen.result()).contains("\"n\""),
+        "{}",
+        private_seen.result()
+    );
+    // One shared process, and one isolated process per session.
+    assert_eq!(child_pids(gateway.pid()).len(), 3);
+}
+
+#[test]
+fn isolated_servers_stop_at_their_process_limit() {
+    let gateway = Gateway::start(&demo_with(
+        "solo",
+        "isolation = \"per_session\"\nmax_processes = 1",
+    ));
+    let first = gateway.initialize(json!({}));
+    let second = gateway.initialize(json!({}));
+    gateway
+        .legacy(
+            &first,
+            "tools/call",
+            json!({"name": "solo__echo", "arguments": {"text": "a"}}),
+        )
+        .result();
+    let refused = gateway.legacy(
+        &second,
+        "tools/call",
+        json!({"name": "solo__echo", "arguments": {"text": "b"}}),
+    );
+    let message = refused.response()["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        message.contains("maximum of 1 processes"),
+        "{}",
+        refused.response()
+    );
+}
+
+#[test]
+fn a_failing_server_is_not_restarted_in_a_tight_loop() {
+    let gateway = Gateway::start("[servers.broken]\ncommand = \"/nonexistent/server\"\n");
+    let first = gateway.modern("tools/call", json!({"name": "broken__x", "arguments": {}}));
+    let again = gateway.modern("tools/call", json!({"name": "broken__x", "arguments": {}}));
+    let message = |reply: &support::Reply| {
+        reply.response()["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(
+        message(&first).contains("did not start"),
+        "{}",
+        message(&first)
+    );
+    assert!(
+        message(&again).contains("retried in"),
+        "{}",
+        message(&again)
+    );
+}
+
+#[test]
+fn server_list_shows_the_running_gateways_view() {
+    let gateway = Gateway::start(&demo_server("demo"));
+    gateway
+        .modern(
+            "tools/call",
+            json!({"name": "demo__echo", "arguments": {"text": "x"}}),
+        )
+        .result();
+    let address = gateway
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches("/mcp")
+        .to_owned();
+    let config = gateway.dir.path().join("view.toml");
+    std::fs::write(
+        &config,
+        format!("[gateway]\nlisten = \"{address}\"\n{}", demo_server("demo")),
+    )
+    .unwrap();
+    let (ok, out, err) = support::run_cli(
+        gateway.dir.path(),
+        &["server", "list", "--config", config.to_str().unwrap()],
+    );
+    assert!(ok, "{err}");
+    let row = out
+        .lines()
+        .find(|line| line.starts_with("demo "))
+        .unwrap_or_default();
+    assert!(row.contains("running") && row.contains(" 1 "), "{out}");
+}
+
 /// Processes whose parent is `pid`.
 fn child_pids(pid: u32) -> Vec<u32> {
     let mut children = Vec::new();

@@ -4,16 +4,21 @@
 
 mod http;
 pub(crate) mod mux;
+mod pool;
 mod stdio;
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use gatehouse_config::{ServerConfig, ServerName, Transport};
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, broadcast, mpsc};
 
 pub use mux::{Owner, UpstreamEvent};
+pub use pool::LinkKey;
+use pool::{Activity, Health};
 
 use crate::era::{self, Era, LATEST_LEGACY_VERSION, MODERN_VERSION};
 use crate::jsonrpc;
@@ -71,6 +76,17 @@ pub struct CallOptions {
     pub timeout: Duration,
     /// Extra HTTP headers for this request (such as `Mcp-Param-*`); ignored over stdio.
     pub headers: Vec<(String, String)>,
+    /// Who is calling, which decides the link of an isolated server.
+    pub requester: Requester,
+}
+
+/// Who a request is made for: decides which process of an isolated server serves it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Requester {
+    /// The person, for servers isolated per user.
+    pub user: Option<String>,
+    /// The client session, for servers isolated per session.
+    pub session: Option<String>,
 }
 
 /// What a server said about itself when the link started.
@@ -91,14 +107,11 @@ pub struct ServerInfo {
 pub enum Status {
     /// Not running; it starts on first use.
     Stopped,
-    /// Running with a process id (stdio) or connected (HTTP).
-    Running {
-        /// Process id of a stdio server.
-        pid: Option<u32>,
-        /// Calls in flight.
-        in_flight: usize,
-    },
-    /// The last start failed.
+    /// A start is in progress.
+    Starting,
+    /// At least one process (or connection) is running.
+    Running,
+    /// The last start failed, or it crashed; the reason says what happened.
     Failed {
         /// Why.
         reason: String,
@@ -117,6 +130,13 @@ struct Link {
 }
 
 impl Link {
+    fn pid(&self) -> Option<u32> {
+        match &self.wire {
+            Wire::Stdio(wire) => wire.pid(),
+            Wire::Http(_) => None,
+        }
+    }
+
     fn is_alive(&self) -> bool {
         match &self.wire {
             Wire::Stdio(wire) => !wire.has_exited(),
@@ -159,16 +179,69 @@ impl Link {
     }
 }
 
-/// One configured upstream server.
+/// One configured upstream server, with its running links (one when shared; one per user or
+/// per session when isolated).
 pub struct Upstream {
     config: ServerConfig,
     namespace: Namespace,
     http_client: reqwest::Client,
-    link: Mutex<Option<Arc<Link>>>,
-    last_failure: std::sync::Mutex<Option<String>>,
+    slots: std::sync::Mutex<HashMap<LinkKey, Arc<Slot>>>,
+    health: std::sync::Mutex<Health>,
+    activity: std::sync::Mutex<Activity>,
+    starting: AtomicUsize,
+    generation: AtomicU64,
     known_era: std::sync::Mutex<Option<Era>>,
     notifications: broadcast::Sender<Value>,
     call_timeout: Duration,
+}
+
+/// One link and when it was last used.
+struct Slot {
+    link: Mutex<Option<Arc<Link>>>,
+    last_used: std::sync::Mutex<Instant>,
+}
+
+impl Slot {
+    fn touch(&self) {
+        *lock(&self.last_used) = Instant::now();
+    }
+
+    fn idle_for(&self) -> Duration {
+        lock(&self.last_used).elapsed()
+    }
+
+    /// The link if it is alive, without waiting for a start in progress.
+    fn live(&self) -> Option<Arc<Link>> {
+        self.link
+            .try_lock()
+            .ok()?
+            .as_ref()
+            .filter(|link| link.is_alive())
+            .cloned()
+    }
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// An upstream's state, for operators.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamStatus {
+    /// The state.
+    pub state: Status,
+    /// Processes (or connections) running.
+    pub processes: usize,
+    /// Their process ids (stdio).
+    pub pids: Vec<u32>,
+    /// Client calls in flight.
+    pub in_flight: usize,
+    /// Time since the last call, if it ever ran.
+    pub idle_for: Option<Duration>,
+    /// The idle period after which an unused process stops (`None` when always on).
+    pub idle_deadline: Option<Duration>,
 }
 
 impl Upstream {
@@ -183,8 +256,11 @@ impl Upstream {
             namespace: Namespace::new(config.prefix.clone()),
             config,
             http_client,
-            link: Mutex::new(None),
-            last_failure: std::sync::Mutex::new(None),
+            slots: std::sync::Mutex::new(HashMap::new()),
+            health: std::sync::Mutex::new(Health::default()),
+            activity: std::sync::Mutex::new(Activity::new(Instant::now())),
+            starting: AtomicUsize::new(0),
+            generation: AtomicU64::new(0),
             known_era: std::sync::Mutex::new(None),
             notifications,
             call_timeout,
@@ -211,32 +287,78 @@ impl Upstream {
         self.notifications.subscribe()
     }
 
+    /// How many times a link has started; a catalog learned at an older generation is
+    /// refreshed the next time the server is running.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Relaxed)
+    }
+
+    /// The era the server was last seen to speak, if it ever started.
+    pub fn known_era(&self) -> Option<Era> {
+        lock(&self.known_era).clone()
+    }
+
+    /// Whether any link is running now.
+    pub fn is_running(&self) -> bool {
+        self.slots().iter().any(|slot| slot.live().is_some())
+    }
+
+    fn slots(&self) -> Vec<Arc<Slot>> {
+        lock(&self.slots).values().cloned().collect()
+    }
+
     /// The current state.
-    pub async fn status(&self) -> Status {
-        let link = self.link.lock().await;
-        match link.as_ref().filter(|link| link.is_alive()) {
-            Some(link) => Status::Running {
-                pid: match &link.wire {
-                    Wire::Stdio(wire) => wire.pid(),
-                    Wire::Http(_) => None,
-                },
-                in_flight: link.mux.in_flight(),
-            },
-            None => match self
-                .last_failure
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .clone()
-            {
-                Some(reason) => Status::Failed { reason },
-                None => Status::Stopped,
-            },
+    pub fn status(&self) -> UpstreamStatus {
+        let now = Instant::now();
+        let links: Vec<(Arc<Link>, Duration)> = self
+            .slots()
+            .iter()
+            .filter_map(|slot| Some((slot.live()?, slot.idle_for())))
+            .collect();
+        let health = lock(&self.health);
+        let state = if !links.is_empty() {
+            Status::Running
+        } else if self.starting.load(Ordering::Relaxed) > 0 {
+            Status::Starting
+        } else if health.circuit_open(now) {
+            Status::Failed {
+                reason: format!(
+                    "circuit open: {}",
+                    health.last_failure().unwrap_or("unknown")
+                ),
+            }
+        } else if let Some(reason) = health.last_failure() {
+            Status::Failed {
+                reason: reason.to_owned(),
+            }
+        } else {
+            Status::Stopped
+        };
+        drop(health);
+        let idle_deadline = (!self.config.lifecycle.always_on)
+            .then(|| lock(&self.activity).idle_period(&self.config.lifecycle, now));
+        UpstreamStatus {
+            state,
+            processes: links.len(),
+            pids: links.iter().filter_map(|(link, _)| link.pid()).collect(),
+            in_flight: links.iter().map(|(link, _)| link.mux.in_flight()).sum(),
+            idle_for: links.iter().map(|(_, idle)| *idle).min(),
+            idle_deadline,
         }
     }
 
-    /// Starts the server if needed and returns what it said about itself.
-    pub async fn server_info(&self) -> Result<ServerInfo, UpstreamError> {
-        Ok(self.live_link().await?.info.clone())
+    /// Starts the link `requester` would use, if needed, and returns what the server said
+    /// about itself.
+    pub async fn server_info(&self, requester: &Requester) -> Result<ServerInfo, UpstreamError> {
+        Ok(self.live_link(&self.key_for(requester)).await?.info.clone())
+    }
+
+    fn key_for(&self, requester: &Requester) -> LinkKey {
+        LinkKey::for_call(
+            self.config.lifecycle.isolation,
+            requester.user.as_deref(),
+            requester.session.as_deref(),
+        )
     }
 
     /// Sends a request and waits for its response message (a result or an error object).
@@ -246,22 +368,27 @@ impl Upstream {
         mut message: Value,
         options: CallOptions,
     ) -> Result<Value, UpstreamError> {
-        let link = self.live_link().await?;
+        let key = self.key_for(&options.requester);
+        lock(&self.activity).record_call(Instant::now());
+        let link = self.live_link(&key).await?;
         adapt_to_era(&mut message, &link.info.era, &options);
         let (id, answer) = link
             .mux
             .register(&mut message, options.events, options.owner);
-        let guard = CancelOnDrop {
+        let mut guard = CancelOnDrop {
             link: Arc::clone(&link),
             id,
             armed: true,
         };
         link.send_request(id, message, options.headers);
         let outcome = tokio::time::timeout(options.timeout, answer).await;
-        let mut guard = guard;
+        if let Some(slot) = lock(&self.slots).get(&key) {
+            slot.touch();
+        }
         match outcome {
             Ok(Ok(response)) => {
                 guard.armed = false;
+                lock(&self.health).record_healthy();
                 Ok(response)
             }
             Ok(Err(_)) => {
@@ -277,10 +404,11 @@ impl Upstream {
         }
     }
 
-    /// Sends a notification (for example `notifications/roots/list_changed`) if the server runs.
-    pub async fn notify(&self, mut message: Value) {
-        let link = self.link.lock().await.clone();
-        if let Some(link) = link.filter(|link| link.is_alive()) {
+    /// Sends a notification (for example `notifications/roots/list_changed`) to every
+    /// running link.
+    pub async fn notify(&self, message: Value) {
+        for link in self.slots().iter().filter_map(|slot| slot.live()) {
+            let mut message = message.clone();
             if !link.info.era.is_modern() {
                 era::strip_envelope_meta(&mut message);
             }
@@ -288,36 +416,97 @@ impl Upstream {
         }
     }
 
-    /// Stops the server if it runs.
+    /// Stops every link.
     pub async fn shutdown(&self) {
-        let link = self.link.lock().await.take();
-        if let Some(link) = link {
-            link.shutdown().await;
+        let slots: Vec<Arc<Slot>> = lock(&self.slots).drain().map(|(_, slot)| slot).collect();
+        for slot in slots {
+            let link = slot.link.lock().await.take();
+            if let Some(link) = link {
+                link.shutdown().await;
+            }
         }
     }
 
-    async fn live_link(&self) -> Result<Arc<Link>, UpstreamError> {
-        let mut slot = self.link.lock().await;
-        if let Some(link) = slot.as_ref().filter(|link| link.is_alive()) {
+    /// Stops links that have had no call in flight for longer than the adaptive idle period.
+    /// Returns how many were stopped.
+    pub async fn stop_idle(&self) -> usize {
+        if self.config.lifecycle.always_on {
+            return 0;
+        }
+        let period = lock(&self.activity).idle_period(&self.config.lifecycle, Instant::now());
+        let idle: Vec<(LinkKey, Arc<Slot>)> = lock(&self.slots)
+            .iter()
+            .filter(|(_, slot)| slot.idle_for() >= period)
+            .map(|(key, slot)| (key.clone(), Arc::clone(slot)))
+            .collect();
+        let mut stopped = 0;
+        for (key, slot) in idle {
+            let mut guard = slot.link.lock().await;
+            let quiet = guard.as_ref().is_none_or(|link| link.mux.in_flight() == 0);
+            if !quiet || slot.idle_for() < period {
+                continue;
+            }
+            if let Some(link) = guard.take() {
+                tracing::info!(server = %self.config.name, ?key, idle_secs = period.as_secs(), "stopping idle server");
+                link.shutdown().await;
+                stopped += 1;
+            }
+            drop(guard);
+            lock(&self.slots).remove(&key);
+        }
+        stopped
+    }
+
+    async fn live_link(&self, key: &LinkKey) -> Result<Arc<Link>, UpstreamError> {
+        let slot = {
+            let mut slots = lock(&self.slots);
+            if !slots.contains_key(key) && slots.len() >= self.config.lifecycle.max_processes {
+                return Err(UpstreamError::StartFailed {
+                    server: self.config.name.to_string(),
+                    reason: format!(
+                        "it already runs its maximum of {} processes; raise `max_processes` or wait for idle ones to stop",
+                        self.config.lifecycle.max_processes
+                    ),
+                });
+            }
+            Arc::clone(slots.entry(key.clone()).or_insert_with(|| {
+                Arc::new(Slot {
+                    link: Mutex::new(None),
+                    last_used: std::sync::Mutex::new(Instant::now()),
+                })
+            }))
+        };
+        let mut guard = slot.link.lock().await;
+        if let Some(link) = guard.as_ref().filter(|link| link.is_alive()) {
             return Ok(Arc::clone(link));
         }
-        if let Some(old) = slot.take() {
+        if let Some(old) = guard.take() {
+            // The link died under us: that counts against the server's health.
+            lock(&self.health).record_crash(
+                &format!("server `{}` exited", self.config.name),
+                Instant::now(),
+            );
             old.shutdown().await;
         }
-        match self.start().await {
+        lock(&self.health)
+            .may_start(Instant::now())
+            .map_err(|reason| UpstreamError::StartFailed {
+                server: self.config.name.to_string(),
+                reason,
+            })?;
+        self.starting.fetch_add(1, Ordering::Relaxed);
+        let started = self.start().await;
+        self.starting.fetch_sub(1, Ordering::Relaxed);
+        match started {
             Ok(link) => {
-                *self
-                    .last_failure
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
-                *slot = Some(Arc::clone(&link));
+                lock(&self.health).record_success();
+                self.generation.fetch_add(1, Ordering::Relaxed);
+                slot.touch();
+                *guard = Some(Arc::clone(&link));
                 Ok(link)
             }
             Err(error) => {
-                *self
-                    .last_failure
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(error.to_string());
+                lock(&self.health).record_failure(&error.to_string(), Instant::now());
                 Err(error)
             }
         }
@@ -593,6 +782,7 @@ impl CallOptions {
             log_level: None,
             timeout,
             headers: Vec::new(),
+            requester: Requester::default(),
         }
     }
 }
