@@ -553,6 +553,66 @@ fn server_list_shows_the_running_gateways_view() {
     assert!(row.contains("running") && row.contains(" 1 "), "{out}");
 }
 
+/// A demo server over Streamable HTTP on 127.0.0.1 port 0, stopped by pid when dropped.
+struct HttpDemo {
+    child: std::process::Child,
+    url: String,
+}
+
+impl HttpDemo {
+    fn start() -> Self {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(support::gatehouse())
+            .args(["demo-server", "--http", "127.0.0.1:0"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line.trim().trim_start_matches("listening on ").to_owned();
+        assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+        Self { child, url }
+    }
+}
+
+impl Drop for HttpDemo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn an_http_upstream_is_relayed_in_both_eras_with_progress() {
+    let upstream = HttpDemo::start();
+    let gateway = Gateway::start(&format!(
+        "[servers.web]\nurl = \"{}\"\nheaders = {{ X-Team = \"t\" }}\n",
+        upstream.url
+    ));
+    let modern = gateway.modern(
+        "tools/call",
+        json!({"name": "web__echo", "arguments": {"text": "over http"}}),
+    );
+    assert_eq!(text(modern.result()), "over http");
+    let session = gateway.initialize(json!({}));
+    let names = tool_names(gateway.legacy(&session, "tools/list", json!({})).result());
+    assert!(names.contains(&"web__delete_note".to_owned()), "{names:?}");
+    let counted = gateway.legacy(
+        &session,
+        "tools/call",
+        json!({"name": "web__slow_count", "arguments": {"n": 2, "interval_ms": 10}, "_meta": {"progressToken": 5}}),
+    );
+    let progress: Vec<&Value> = counted
+        .messages
+        .iter()
+        .filter(|m| m["method"] == "notifications/progress")
+        .collect();
+    assert_eq!(progress.len(), 2, "{:?}", counted.messages);
+    assert!(progress.iter().all(|m| m["params"]["progressToken"] == 5));
+}
+
 /// Processes whose parent is `pid`.
 fn child_pids(pid: u32) -> Vec<u32> {
     let mut children = Vec::new();

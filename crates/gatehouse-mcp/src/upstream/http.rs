@@ -30,6 +30,8 @@ pub(crate) struct HttpWire {
     protocol_version: RwLock<Option<String>>,
     in_flight: Mutex<HashMap<u64, AbortHandle>>,
     closed: tokio_util::sync::CancellationToken,
+    /// Set when a legacy server forgot our session (HTTP 404): the link must start anew.
+    session_lost: std::sync::atomic::AtomicBool,
 }
 
 impl HttpWire {
@@ -59,6 +61,7 @@ impl HttpWire {
             protocol_version: RwLock::new(None),
             in_flight: Mutex::new(HashMap::new()),
             closed: tokio_util::sync::CancellationToken::new(),
+            session_lost: std::sync::atomic::AtomicBool::new(false),
         });
         let sender = Arc::clone(&wire);
         let mux_for_posts = Arc::clone(mux);
@@ -131,6 +134,11 @@ impl HttpWire {
         if let Some(handle) = handle {
             handle.abort();
         }
+    }
+
+    /// Whether the server forgot our session.
+    pub(crate) fn session_lost(&self) -> bool {
+        self.session_lost.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Stops background work.
@@ -215,6 +223,11 @@ impl HttpWire {
             .await
             .map_err(|error| format!("request failed: {}", without_url(&error)))?;
         let status = response.status();
+        if status == http::StatusCode::NOT_FOUND && self.session_id().is_some() {
+            // The server ended our session (restart, expiry); the next call starts a new one.
+            self.session_lost
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         if jsonrpc::method(message) == Some("initialize")
             && let Some(session) = response
                 .headers()

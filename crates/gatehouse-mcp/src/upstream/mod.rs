@@ -140,7 +140,7 @@ impl Link {
     fn is_alive(&self) -> bool {
         match &self.wire {
             Wire::Stdio(wire) => !wire.has_exited(),
-            Wire::Http(_) => true,
+            Wire::Http(wire) => !wire.session_lost(),
         }
     }
 
