@@ -27,6 +27,11 @@ pub struct Config {
     pub gateway: GatewaySettings,
     /// Upstream servers in name order.
     pub servers: Vec<ServerConfig>,
+    /// The store URL, if configured; the default is a SQLite file beside the configuration.
+    pub store_url: Option<String>,
+    /// The `[auth]` table as written, checked by the identity layer; `None` means anonymous
+    /// access, which validation allows only on loopback.
+    pub auth: Option<toml::Table>,
 }
 
 /// Settings of the gateway's own HTTP endpoint.

@@ -15,6 +15,22 @@ pub struct RawConfig {
     /// The upstream MCP servers, keyed by their name.
     #[serde(default)]
     pub servers: BTreeMap<String, RawServer>,
+    /// Where the gateway keeps its state.
+    #[serde(default)]
+    pub store: RawStore,
+    /// How callers prove who they are (API keys, OIDC tokens, trusted proxy headers). Checked
+    /// by the identity layer; without it every request is anonymous, which is allowed only on
+    /// a loopback address.
+    pub auth: Option<toml::Table>,
+}
+
+/// The `[store]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    /// `sqlite://PATH` (default: `gatehouse.db` beside the configuration file) or
+    /// `postgres://USER:PASSWORD@HOST:PORT/DATABASE` for several replicas.
+    pub url: Option<String>,
 }
 
 /// The `[gateway]` table.

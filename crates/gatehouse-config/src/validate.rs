@@ -32,8 +32,32 @@ pub fn parse(text: &str) -> Result<Config, ConfigError> {
     };
     let gateway = checker.gateway(&raw.gateway);
     let servers = checker.servers(&raw.servers);
+    if raw.auth.is_none() && !gateway.listen.ip().is_loopback() {
+        checker.problem(
+            &["gateway", "listen"],
+            format!(
+                "`{}` is not a loopback address and there is no [auth] table, so anyone who can reach it would be served anonymously; add [auth] or listen on 127.0.0.1",
+                gateway.listen
+            ),
+        );
+    }
+    if let Some(url) = &raw.store.url
+        && !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+    {
+        checker.problem(
+            &["store", "url"],
+            "must start with sqlite:// or postgres://",
+        );
+    }
     if checker.problems.is_empty() {
-        Ok(Config { gateway, servers })
+        Ok(Config {
+            gateway,
+            servers,
+            store_url: raw.store.url.clone(),
+            auth: raw.auth.clone(),
+        })
     } else {
         Err(ConfigError {
             problems: checker.problems,

@@ -31,6 +31,15 @@ pub struct Call {
     pub stream: Option<mpsc::Sender<Value>>,
     /// Cancelled when the client cancels the request.
     pub cancel: CancellationToken,
+    /// Who sent it.
+    pub who: crate::identity::Who,
+}
+
+impl Call {
+    /// Who the request is made for, which picks the process of an isolated server.
+    pub(crate) fn requester(&self) -> gatehouse_mcp::upstream::Requester {
+        self.caller.requester(&self.who)
+    }
 }
 
 impl Call {
@@ -172,7 +181,7 @@ impl Gateway {
             }
         };
         let offset = pages::decode_cursor(kind, cursor)?;
-        let merged = self.hub.list(kind, &call.caller.requester()).await;
+        let merged = self.hub.list(kind, &call.requester()).await;
         let (page, next) = pages::page(&merged.items, offset, self.settings.page_size);
         let mut result = json!({ kind.field(): page });
         if let Some(next) = next {
@@ -195,10 +204,7 @@ impl Gateway {
 
     async fn call_named(&self, call: &Call, kind: ListKind) -> Result<Value, GatewayError> {
         let name = call.string_param("name")?;
-        let route = self
-            .hub
-            .route_name(kind, &name, &call.caller.requester())
-            .await?;
+        let route = self.hub.route_name(kind, &name, &call.requester()).await?;
         let mut message = call.message.clone();
         message["params"]["name"] = json!(route.upstream_name);
         let headers = match kind {
@@ -215,11 +221,7 @@ impl Gateway {
         route: &Route,
         call: &Call,
     ) -> Result<Vec<(String, String)>, GatewayError> {
-        let Some(tool) = self
-            .hub
-            .tool_definition(route, &call.caller.requester())
-            .await
-        else {
+        let Some(tool) = self.hub.tool_definition(route, &call.requester()).await else {
             return Ok(Vec::new());
         };
         let Some(schema) = tool.get("inputSchema") else {
@@ -238,6 +240,7 @@ impl Gateway {
         &self,
         message: &Value,
         caller: &Caller,
+        who: &crate::identity::Who,
     ) -> Result<(), GatewayError> {
         let Caller::Modern(modern) = caller else {
             return Ok(());
@@ -250,12 +253,16 @@ impl Gateway {
         };
         let Ok(route) = self
             .hub
-            .route_name(ListKind::Tools, name, &caller.requester())
+            .route_name(ListKind::Tools, name, &caller.requester(who))
             .await
         else {
             return Ok(());
         };
-        let Some(tool) = self.hub.tool_definition(&route, &caller.requester()).await else {
+        let Some(tool) = self
+            .hub
+            .tool_definition(&route, &caller.requester(who))
+            .await
+        else {
             return Ok(());
         };
         let Some(schema) = tool.get("inputSchema") else {
@@ -269,7 +276,7 @@ impl Gateway {
 
     async fn read_resource(&self, call: &Call) -> Result<Value, GatewayError> {
         let uri = call.string_param("uri")?;
-        let route = self.hub.route_uri(&uri, &call.caller.requester()).await?;
+        let route = self.hub.route_uri(&uri, &call.requester()).await?;
         let mut message = call.message.clone();
         message["params"]["uri"] = json!(route.upstream_name);
         let mut result = self.relay(&route, message, call, &[]).await?;
@@ -283,7 +290,7 @@ impl Gateway {
 
     async fn subscribe(&self, call: &Call) -> Result<Value, GatewayError> {
         let uri = call.string_param("uri")?;
-        let route = self.hub.route_uri(&uri, &call.caller.requester()).await?;
+        let route = self.hub.route_uri(&uri, &call.requester()).await?;
         let subscribing = call.method() == "resources/subscribe";
         if let Some(session) = call.caller.session() {
             if subscribing {
@@ -292,7 +299,7 @@ impl Gateway {
                 session.unsubscribe(&uri);
             }
         }
-        let info = route.upstream.server_info(&call.caller.requester()).await?;
+        let info = route.upstream.server_info(&call.requester()).await?;
         if info.era.is_modern() {
             // A 2026-07-28 server has no resources/subscribe; its updates arrive through the
             // gateway's own listen stream, and the session filter above decides who hears them.
@@ -317,7 +324,7 @@ impl Gateway {
                     .unwrap_or_default();
                 (
                     self.hub
-                        .route_name(ListKind::Prompts, name, &call.caller.requester())
+                        .route_name(ListKind::Prompts, name, &call.requester())
                         .await?,
                     "name",
                 )
@@ -327,10 +334,7 @@ impl Gateway {
                     .get("uri")
                     .and_then(Value::as_str)
                     .unwrap_or_default();
-                (
-                    self.hub.route_uri(uri, &call.caller.requester()).await?,
-                    "uri",
-                )
+                (self.hub.route_uri(uri, &call.requester()).await?, "uri")
             }
             _ => {
                 return Err(GatewayError::InvalidParams(

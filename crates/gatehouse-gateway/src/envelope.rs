@@ -11,6 +11,7 @@ use http::HeaderMap;
 use serde_json::Value;
 
 use crate::error::GatewayError;
+use crate::identity::Who;
 use crate::session::{Session, SessionTable};
 
 /// Who sent a request, by era.
@@ -70,9 +71,9 @@ impl Caller {
     }
 
     /// Who the request is made for, which picks the process of an isolated server.
-    pub fn requester(&self) -> gatehouse_mcp::upstream::Requester {
+    pub fn requester(&self, who: &Who) -> gatehouse_mcp::upstream::Requester {
         gatehouse_mcp::upstream::Requester {
-            user: None,
+            user: who.user().map(str::to_owned),
             session: self.session().map(|session| session.id.clone()),
         }
     }
@@ -116,6 +117,7 @@ pub fn classify(
     headers: &HeaderMap,
     message: &Value,
     sessions: &SessionTable,
+    who: &Who,
 ) -> Result<Caller, GatewayError> {
     let meta_version = message
         .pointer("/params/_meta")
@@ -135,6 +137,10 @@ pub fn classify(
     }
     let id = session_header(headers).ok_or(GatewayError::SessionRequired)?;
     let session = sessions.get(id).ok_or(GatewayError::SessionNotFound)?;
+    // A session is bound to the identity and credential that opened it.
+    if session.owner.user() != who.user() || session.owner.credential() != who.credential() {
+        return Err(GatewayError::SessionNotOwned);
+    }
     if let Some(version) = header_version
         && !era::is_legacy_version(version)
     {

@@ -37,6 +37,9 @@ pub enum GatewayError {
     /// A legacy request named a session the gateway does not know (ended or never existed).
     #[error("session not found; start a new one with initialize")]
     SessionNotFound,
+    /// The session belongs to another identity or credential.
+    #[error("this session belongs to another identity; start your own with initialize")]
+    SessionNotOwned,
     /// A legacy request other than initialize came without a session id.
     #[error("missing Mcp-Session-Id header; send initialize first")]
     SessionRequired,
@@ -66,7 +69,8 @@ impl GatewayError {
             GatewayError::Parse(_) => code::PARSE_ERROR,
             GatewayError::InvalidRequest(_)
             | GatewayError::SessionRequired
-            | GatewayError::SessionNotFound => code::INVALID_REQUEST,
+            | GatewayError::SessionNotFound
+            | GatewayError::SessionNotOwned => code::INVALID_REQUEST,
             GatewayError::InvalidParams(_)
             | GatewayError::MissingEnvelope(_)
             | GatewayError::Route(_) => code::INVALID_PARAMS,
@@ -95,6 +99,7 @@ impl GatewayError {
             | GatewayError::SessionRequired
             | GatewayError::MissingCapability { .. } => StatusCode::BAD_REQUEST,
             GatewayError::SessionNotFound => StatusCode::NOT_FOUND,
+            GatewayError::SessionNotOwned => StatusCode::FORBIDDEN,
             GatewayError::MethodNotFound(_) => StatusCode::NOT_FOUND,
             _ => StatusCode::OK,
         }

@@ -3,12 +3,13 @@
 //! before handing each message to the pipeline in `dispatch`.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -26,6 +27,7 @@ use crate::Gateway;
 use crate::dispatch::Call;
 use crate::envelope::{self, Caller};
 use crate::error::GatewayError;
+use crate::identity::Who;
 use crate::listen::ListenFilter;
 
 /// Messages buffered per response stream before the sender waits.
@@ -38,6 +40,14 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/mcp", get(get_mcp).post(post_mcp).delete(delete_mcp))
         .route("/healthz", get(|| async { "ok" }))
         .route("/admin/servers", get(admin_servers))
+        .route(
+            "/.well-known/oauth-protected-resource",
+            get(resource_metadata),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource/{*path}",
+            get(resource_metadata),
+        )
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(
             Arc::clone(&gateway),
@@ -117,11 +127,46 @@ fn error_response(error: &GatewayError, id: Value) -> Response {
     (error.status(), axum::Json(error.to_message(id))).into_response()
 }
 
+/// The first step of every MCP request: who is calling. A refused credential ends the request
+/// here, before its body is read, with 401 (or 403 for missing scope, 503 when the store or the
+/// identity provider cannot answer) and the challenge MCP clients start their sign-in from.
+async fn identify(
+    gateway: &Gateway,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+) -> Result<Who, Response> {
+    gateway
+        .identity
+        .who(headers, peer)
+        .await
+        .map_err(|refusal| {
+            tracing::info!(%peer, reason = %refusal, "request refused: identity not accepted");
+            let body = jsonrpc::error(
+                Value::Null,
+                code::INVALID_REQUEST,
+                refusal.client_message(),
+                None,
+            );
+            let mut response = (refusal.status(), axum::Json(body)).into_response();
+            if let Some(challenge) = gateway.identity.challenge(&refusal) {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, challenge);
+            }
+            response
+        })
+}
+
 async fn post_mcp(
     State(gateway): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let who = match identify(&gateway, &headers, peer).await {
+        Ok(who) => who,
+        Err(refused) => return refused,
+    };
     let message = match crate::strict_json::from_slice(&body) {
         Ok(message) => message,
         Err(error) => return error_response(&GatewayError::Parse(error.to_string()), Value::Null),
@@ -140,25 +185,31 @@ async fn post_mcp(
             );
             error_response(&error, id)
         }
-        Kind::Response => accept_client_response(&gateway, &headers, message),
-        Kind::Notification => match envelope::classify(&headers, &message, &gateway.sessions) {
+        Kind::Response => accept_client_response(&gateway, &headers, message, &who),
+        Kind::Notification => match envelope::classify(&headers, &message, &gateway.sessions, &who)
+        {
             Ok(caller) => {
                 gateway.handle_notification(&caller, &message).await;
                 StatusCode::ACCEPTED.into_response()
             }
             Err(error) => error_response(&error, Value::Null),
         },
-        Kind::Request => match envelope::classify(&headers, &message, &gateway.sessions) {
-            Ok(caller) => answer_request(gateway, &headers, message, caller).await,
+        Kind::Request => match envelope::classify(&headers, &message, &gateway.sessions, &who) {
+            Ok(caller) => answer_request(gateway, &headers, message, caller, who).await,
             Err(error) => error_response(&error, id),
         },
     }
 }
 
-fn accept_client_response(gateway: &Gateway, headers: &HeaderMap, message: Value) -> Response {
-    let Some(session) = envelope::session_header(headers).and_then(|id| gateway.sessions.get(id))
-    else {
-        return error_response(&GatewayError::SessionNotFound, Value::Null);
+fn accept_client_response(
+    gateway: &Gateway,
+    headers: &HeaderMap,
+    message: Value,
+    who: &Who,
+) -> Response {
+    let session = match owned_session(gateway, headers, who) {
+        Ok(session) => session,
+        Err(error) => return error_response(&error, Value::Null),
     };
     if !session.resolve_client_request(message) {
         tracing::debug!(session = %session.id, "response to no pending request ignored");
@@ -166,11 +217,29 @@ fn accept_client_response(gateway: &Gateway, headers: &HeaderMap, message: Value
     StatusCode::ACCEPTED.into_response()
 }
 
+/// The legacy session a request names, if it belongs to the caller.
+fn owned_session(
+    gateway: &Gateway,
+    headers: &HeaderMap,
+    who: &Who,
+) -> Result<Arc<crate::session::Session>, GatewayError> {
+    let id = envelope::session_header(headers).ok_or(GatewayError::SessionRequired)?;
+    let session = gateway
+        .sessions
+        .get(id)
+        .ok_or(GatewayError::SessionNotFound)?;
+    if session.owner.user() != who.user() || session.owner.credential() != who.credential() {
+        return Err(GatewayError::SessionNotOwned);
+    }
+    Ok(session)
+}
+
 async fn answer_request(
     gateway: Arc<Gateway>,
     headers: &HeaderMap,
     message: Value,
     caller: Caller,
+    who: Who,
 ) -> Response {
     let id = message.get("id").cloned().unwrap_or(Value::Null);
     let method = jsonrpc::method(&message).unwrap_or_default().to_owned();
@@ -186,11 +255,11 @@ async fn answer_request(
                 .pointer("/params/capabilities")
                 .cloned()
                 .unwrap_or_else(|| serde_json::json!({}));
-            Caller::Legacy(gateway.sessions.create(version, capabilities))
+            Caller::Legacy(gateway.sessions.create(version, capabilities, who.clone()))
         }
         caller => caller,
     };
-    if let Err(error) = gateway.preflight(&message, &caller).await {
+    if let Err(error) = gateway.preflight(&message, &caller, &who).await {
         return error_response(&error, id);
     }
     let session_header = (method == "initialize")
@@ -201,7 +270,7 @@ async fn answer_request(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| accept.contains("text/event-stream"));
     if method == "subscriptions/listen" && caller.is_modern() && accepts_stream {
-        return listen_response(gateway, id, &message);
+        return listen_response(gateway, id, &message, &who);
     }
     let streams = accepts_stream
         && !matches!(
@@ -227,6 +296,7 @@ async fn answer_request(
             caller,
             stream: None,
             cancel,
+            who,
         };
         let response = gateway.handle_request(&call).await;
         if let Some(session) = call.caller.session() {
@@ -242,6 +312,7 @@ async fn answer_request(
         caller,
         stream: Some(sender.clone()),
         cancel,
+        who,
     };
     let task = tokio::spawn(async move {
         let response = gateway.handle_request(&call).await;
@@ -292,10 +363,11 @@ fn json_response(response: Value, modern: bool, session_id: Option<String>) -> R
     http_response
 }
 
-fn listen_response(gateway: Arc<Gateway>, id: Value, message: &Value) -> Response {
+fn listen_response(gateway: Arc<Gateway>, id: Value, message: &Value, who: &Who) -> Response {
+    let revoked = gateway.streams.register(who);
     let filter = ListenFilter::from_params(message.pointer("/params/notifications"));
     let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
-    let task = tokio::spawn(gateway.run_listen(id, filter, sender));
+    let task = tokio::spawn(gateway.run_listen(id, filter, sender, revoked));
     sse_response(
         ReceiverStream::new(receiver),
         Some(AbortOnDrop(task.abort_handle())),
@@ -328,14 +400,23 @@ fn sse_response(
     response
 }
 
-async fn get_mcp(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
-    let Some(session_id) = envelope::session_header(&headers) else {
+async fn get_mcp(
+    State(gateway): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    let who = match identify(&gateway, &headers, peer).await {
+        Ok(who) => who,
+        Err(refused) => return refused,
+    };
+    if envelope::session_header(&headers).is_none() {
         return method_not_allowed(
             "GET opens a legacy session stream and needs Mcp-Session-Id; 2026-07-28 clients use subscriptions/listen",
         );
     };
-    let Some(session) = gateway.sessions.get(session_id) else {
-        return error_response(&GatewayError::SessionNotFound, Value::Null);
+    let session = match owned_session(&gateway, &headers, &who) {
+        Ok(session) => session,
+        Err(error) => return error_response(&error, Value::Null),
     };
     let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
     session.attach_get_stream(sender.clone());
@@ -346,14 +427,35 @@ async fn get_mcp(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Res
     )
 }
 
-async fn delete_mcp(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
-    let Some(session_id) = envelope::session_header(&headers) else {
-        return method_not_allowed("DELETE ends a legacy session and needs Mcp-Session-Id");
+async fn delete_mcp(
+    State(gateway): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    let who = match identify(&gateway, &headers, peer).await {
+        Ok(who) => who,
+        Err(refused) => return refused,
     };
-    if gateway.sessions.remove(session_id) {
-        StatusCode::OK.into_response()
-    } else {
-        error_response(&GatewayError::SessionNotFound, Value::Null)
+    if envelope::session_header(&headers).is_none() {
+        return method_not_allowed("DELETE ends a legacy session and needs Mcp-Session-Id");
+    }
+    match owned_session(&gateway, &headers, &who) {
+        Ok(session) => {
+            gateway.sessions.remove(&session.id);
+            StatusCode::OK.into_response()
+        }
+        Err(error) => error_response(&error, Value::Null),
+    }
+}
+
+/// RFC 9728 protected resource metadata, served without authentication so clients can start
+/// the authorization flow.
+async fn resource_metadata(State(gateway): State<Arc<Gateway>>) -> Response {
+    match gateway.identity.resource_metadata() {
+        Some((_, document)) => {
+            ([(header::CONTENT_TYPE, "application/json")], document).into_response()
+        }
+        None => StatusCode::NOT_FOUND.into_response(),
     }
 }
 

@@ -10,10 +10,12 @@ mod dispatch;
 mod envelope;
 mod error;
 mod http_api;
+pub mod identity;
 mod listen;
 mod pages;
 mod parked;
 mod relay;
+mod revocation;
 mod session;
 mod strict_json;
 
@@ -33,6 +35,9 @@ pub use session::SessionTable;
 /// The gateway's shared state.
 pub struct Gateway {
     hub: Arc<Hub>,
+    identity: identity::Identity,
+    store: gatehouse_store::Store,
+    streams: revocation::StreamRegistry,
     sessions: Arc<SessionTable>,
     settings: GatewaySettings,
     server_info: Value,
@@ -42,10 +47,18 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Builds the gateway for a configuration; starts no upstream.
-    pub fn new(config: &Config) -> Arc<Self> {
+    /// Builds the gateway for a configuration, its store and its identity layer; starts no
+    /// upstream.
+    pub fn new(
+        config: &Config,
+        store: gatehouse_store::Store,
+        identity: identity::Identity,
+    ) -> Arc<Self> {
         Arc::new(Self {
             hub: Hub::new(config),
+            identity,
+            store,
+            streams: revocation::StreamRegistry::default(),
             sessions: SessionTable::new(config.gateway.session_idle),
             settings: config.gateway.clone(),
             server_info: json!({"name": "gatehouse", "title": "Gatehouse", "version": env!("CARGO_PKG_VERSION")}),
@@ -84,6 +97,7 @@ pub async fn serve(
             }
         })
     };
+    let watcher = tokio::spawn(revocation::watch(Arc::clone(&gateway)));
     let router = http_api::router(Arc::clone(&gateway));
     let closing = {
         let gateway = Arc::clone(&gateway);
@@ -103,6 +117,7 @@ pub async fn serve(
     .with_graceful_shutdown(closing)
     .await;
     reaper.abort();
+    watcher.abort();
     gateway.hub.shutdown().await;
     result
 }

@@ -97,7 +97,10 @@ impl Gateway {
         request_id: Value,
         filter: ListenFilter,
         stream: mpsc::Sender<Value>,
+        revoked: tokio_util::sync::CancellationToken,
     ) {
+        // However this stream ends, its registration is then cleared.
+        let _registration = revoked.clone().drop_guard();
         let mut events = self.hub.events();
         let tag = |mut message: Value| {
             if let Some(meta) = jsonrpc::meta_mut(&mut message) {
@@ -117,6 +120,7 @@ impl Gateway {
                 event = events.recv() => event,
                 () = stream.closed() => return,
                 () = self.closing.cancelled() => return,
+                () = revoked.cancelled() => return,
             };
             match event {
                 Ok(event) if filter.wants(&event) => {

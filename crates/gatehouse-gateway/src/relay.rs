@@ -117,7 +117,7 @@ impl Gateway {
             log_level: call.caller.log_level(),
             timeout: self.settings.call_timeout,
             headers,
-            requester: call.caller.requester(),
+            requester: call.requester(),
         };
         let upstream = Arc::clone(&route.upstream);
         let task = tokio::spawn(async move { upstream.call(message, options).await });

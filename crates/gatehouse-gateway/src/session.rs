@@ -20,6 +20,8 @@ pub struct Session {
     pub version: String,
     /// The capabilities the client declared.
     pub capabilities: Value,
+    /// Who opened it; a session never changes owner.
+    pub owner: crate::identity::Who,
     state: Mutex<SessionState>,
     /// Cancelled when the session ends; its streams close.
     pub ended: CancellationToken,
@@ -156,7 +158,12 @@ impl SessionTable {
     }
 
     /// Creates a session with a fresh random id.
-    pub fn create(&self, version: &str, capabilities: Value) -> Arc<Session> {
+    pub fn create(
+        &self,
+        version: &str,
+        capabilities: Value,
+        owner: crate::identity::Who,
+    ) -> Arc<Session> {
         let mut bytes = [0u8; 16];
         rand::rng().fill_bytes(&mut bytes);
         let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
@@ -164,6 +171,7 @@ impl SessionTable {
             id: id.clone(),
             version: version.to_owned(),
             capabilities,
+            owner,
             state: Mutex::new(SessionState::default()),
             ended: CancellationToken::new(),
         });

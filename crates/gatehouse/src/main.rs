@@ -1,6 +1,7 @@
 //! The `gatehouse` command: starts the gateway, writes and edits its configuration, and runs
 //! the bundled demo server. The only place where errors become exit codes.
 
+mod people;
 mod servers;
 
 use std::io::Write;
@@ -48,6 +49,18 @@ enum Command {
     /// List, add and remove upstream servers in the configuration file.
     #[command(subcommand)]
     Server(servers::ServerCommand),
+    /// Add, list, show, disable and offboard people.
+    #[command(subcommand)]
+    User(people::UserCommand),
+    /// Manage groups (what policies grant to).
+    #[command(subcommand)]
+    Group(people::GroupCommand),
+    /// Manage teams (what owns secrets).
+    #[command(subcommand)]
+    Team(people::GroupCommand),
+    /// Issue, list and revoke gateway API keys.
+    #[command(subcommand)]
+    Key(people::KeyCommand),
     /// Run the bundled demo MCP server (stdio by default).
     DemoServer {
         /// Serve Streamable HTTP on this address instead of stdio.
@@ -73,6 +86,10 @@ fn run(cli: Cli) -> Result<()> {
         Command::Serve { listen } => runtime()?.block_on(serve(&cli.config, listen)),
         Command::Validate => {
             let config = load(&cli.config)?;
+            if let Some(auth) = &config.auth {
+                gatehouse_gateway::identity::settings_from_table(auth)
+                    .map_err(|error| anyhow::anyhow!("{}: {error}", cli.config.display()))?;
+            }
             println!(
                 "{}: valid ({} server{})",
                 cli.config.display(),
@@ -82,6 +99,18 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Server(command) => servers::run(&cli.config, command),
+        Command::User(command) => runtime()?.block_on(people::user(&cli.config, command)),
+        Command::Group(command) => runtime()?.block_on(people::group(
+            &cli.config,
+            gatehouse_store::GroupKind::Group,
+            command,
+        )),
+        Command::Team(command) => runtime()?.block_on(people::group(
+            &cli.config,
+            gatehouse_store::GroupKind::Team,
+            command,
+        )),
+        Command::Key(command) => runtime()?.block_on(people::key(&cli.config, command)),
         Command::DemoServer { http } => runtime()?.block_on(async move {
             match http {
                 Some(address) => {
@@ -118,6 +147,23 @@ pub(crate) fn read_config_text(path: &Path) -> Result<String> {
     })
 }
 
+/// The store URL: the configured one, or `gatehouse.db` beside the configuration file.
+pub(crate) fn store_url(path: &Path, config: &gatehouse_config::Config) -> String {
+    match &config.store_url {
+        Some(url) => url.clone(),
+        None => {
+            let folder = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            format!(
+                "sqlite://{}?mode=rwc",
+                folder.join("gatehouse.db").display()
+            )
+        }
+    }
+}
+
 fn init(path: &Path, force: bool) -> Result<()> {
     if path.exists() && !force {
         bail!(
@@ -141,7 +187,23 @@ async fn serve(path: &Path, listen: Option<std::net::SocketAddr>) -> Result<()> 
         .await
         .with_context(|| format!("cannot listen on {address}; is another process using it?"))?;
     let local = listener.local_addr()?;
-    let gateway = gatehouse_gateway::Gateway::new(&config);
+    let store_url = store_url(path, &config);
+    let store = gatehouse_store::Store::open(&store_url)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the store at {}",
+                gatehouse_store::redact_url(&store_url)
+            )
+        })?;
+    let identity =
+        gatehouse_gateway::identity::Identity::from_config(config.auth.as_ref(), &store)?;
+    if config.auth.is_none() {
+        tracing::warn!(
+            "no [auth] table: every request is served anonymously (allowed on loopback only)"
+        );
+    }
+    let gateway = gatehouse_gateway::Gateway::new(&config, store, identity);
     println!("gatehouse listening on http://{local}/mcp");
     std::io::stdout().flush()?;
     tracing::info!(address = %local, servers = config.servers.len(), "gateway started");

@@ -51,11 +51,27 @@ fn table_of_configurations() {
         ),
         (
             "[servers.a]\ncommnd = \"x\"\n",
-            "line 2: file: unknown field `commnd`, expected one of `command`, `args`, `env`, `cwd`, `url`, `headers`, `prefix`, `description`",
+            "line 2: file: unknown field `commnd`, expected one of `command`, `args`, `env`, `cwd`, `url`, `headers`, `prefix`, `description`, `isolation`, `max_processes`, `idle_min_secs`, `idle_max_secs`, `always_on`",
         ),
         (
             "[gateway]\nlisten = \"nowhere\"\n[servers.a]\nurl = \"ftp://x\"\n",
             "line 2: gateway.listen: `nowhere` is not an address and port such as `127.0.0.1:8080`\nline 4: servers.a.url: `ftp://x` must start with http:// or https://",
+        ),
+        (
+            "[gateway]\nlisten = \"0.0.0.0:8080\"\n",
+            "line 2: gateway.listen: `0.0.0.0:8080` is not a loopback address and there is no [auth] table, so anyone who can reach it would be served anonymously; add [auth] or listen on 127.0.0.1",
+        ),
+        (
+            "[gateway]\nlisten = \"0.0.0.0:8080\"\n[auth]\nresource_url = \"https://x/mcp\"\n",
+            "",
+        ),
+        (
+            "[servers.a]\ncommand = \"x\"\nisolation = \"per_tenant\"\nidle_min_secs = 10\nidle_max_secs = 5\n",
+            "line 3: servers.a.isolation: `per_tenant` is not one of `shared`, `per_user`, `per_session`\nline 5: servers.a.idle_max_secs: must not be shorter than `idle_min_secs`",
+        ),
+        (
+            "[store]\nurl = \"mysql://x\"\n",
+            "line 2: store.url: must start with sqlite:// or postgres://",
         ),
     ];
     for (input, expected) in cases {

@@ -51,12 +51,14 @@ impl Gateway {
     /// Starts a gateway with extra `[gateway]` settings.
     pub fn start_with(gateway_settings: &str, servers: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
+        let text = format!("[gateway]\nlisten = \"127.0.0.1:0\"\n{gateway_settings}\n{servers}");
+        Self::start_in(dir, &text)
+    }
+
+    /// Starts a gateway on `config_text`, written as `gatehouse.toml` in `dir`.
+    pub fn start_in(dir: tempfile::TempDir, config_text: &str) -> Self {
         let config = dir.path().join("gatehouse.toml");
-        std::fs::write(
-            &config,
-            format!("[gateway]\nlisten = \"127.0.0.1:0\"\n{gateway_settings}\n{servers}"),
-        )
-        .unwrap();
+        std::fs::write(&config, config_text).unwrap();
         let mut child = Command::new(gatehouse())
             .args(["serve", "--config"])
             .arg(&config)

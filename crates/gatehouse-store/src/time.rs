@@ -1,0 +1,56 @@
+//! Points in time as the store keeps them: Unix milliseconds, the same on both backends.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A point in time, in milliseconds since the Unix epoch (UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(i64);
+
+impl Timestamp {
+    /// The current time of the system clock. A clock before 1970 reads as the epoch.
+    pub fn now() -> Self {
+        Self::from(SystemTime::now())
+    }
+
+    /// The time `millis` milliseconds after the Unix epoch.
+    pub const fn from_unix_millis(millis: i64) -> Self {
+        Self(millis)
+    }
+
+    /// Milliseconds since the Unix epoch.
+    pub const fn as_unix_millis(self) -> i64 {
+        self.0
+    }
+
+    /// This time plus `duration`, saturating at the far future.
+    pub fn saturating_add(self, duration: Duration) -> Self {
+        let millis = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
+        Self(self.0.saturating_add(millis))
+    }
+
+    /// This time minus `duration`, saturating at the far past.
+    pub fn saturating_sub(self, duration: Duration) -> Self {
+        let millis = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
+        Self(self.0.saturating_sub(millis))
+    }
+}
+
+impl From<SystemTime> for Timestamp {
+    fn from(time: SystemTime) -> Self {
+        let millis = time
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| since.as_millis());
+        Self(i64::try_from(millis).unwrap_or(i64::MAX))
+    }
+}
+
+impl From<Timestamp> for SystemTime {
+    fn from(time: Timestamp) -> Self {
+        let millis = time.0.unsigned_abs();
+        if time.0 >= 0 {
+            UNIX_EPOCH + Duration::from_millis(millis)
+        } else {
+            UNIX_EPOCH - Duration::from_millis(millis)
+        }
+    }
+}

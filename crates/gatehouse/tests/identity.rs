@@ -1,0 +1,190 @@
+//! Identity end to end: API keys issued by the CLI, refused credentials, sessions bound to
+//! their owner, and revocation that closes open streams within a second.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the failure report"
+)]
+
+mod support;
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use support::{Gateway, demo_server, run_cli};
+
+/// A gateway with API keys on, and the keys of alice and bob.
+fn gateway_with_keys() -> (Gateway, String, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let pepper = dir.path().join("pepper");
+    std::fs::write(
+        &pepper,
+        "a pepper of at least thirty-two bytes, for tests only",
+    )
+    .unwrap();
+    let config = format!(
+        "[gateway]\nlisten = \"127.0.0.1:0\"\n\n[auth.api_keys]\npepper_file = {:?}\n\n{}",
+        pepper.display().to_string(),
+        demo_server("demo")
+    );
+    std::fs::write(dir.path().join("gatehouse.toml"), &config).unwrap();
+    let mut keys = Vec::new();
+    for user in ["alice", "bob"] {
+        let (ok, _, err) = run_cli(dir.path(), &["user", "add", user]);
+        assert!(ok, "{err}");
+        let (ok, out, err) = run_cli(dir.path(), &["key", "issue", user, "--name", "laptop"]);
+        assert!(ok, "{err}");
+        let id = out.split_whitespace().nth(2).unwrap().to_owned();
+        let key = out.lines().nth(1).unwrap().trim().to_owned();
+        assert!(key.starts_with(&format!("gh_{id}_")), "{out}");
+        keys.push((id, key));
+    }
+    let (_, listed, _) = run_cli(dir.path(), &["key", "list"]);
+    assert!(
+        !listed.contains(&keys[0].1),
+        "a key value must never be listed"
+    );
+    let gateway = Gateway::start_in(dir, &config);
+    let (alice_id, alice) = keys.remove(0);
+    let (_, bob) = keys.remove(0);
+    (gateway, alice_id, alice, bob)
+}
+
+fn bearer(key: &str) -> String {
+    format!("Bearer {key}")
+}
+
+#[test]
+fn only_valid_keys_get_in_and_sessions_stay_with_their_owner() {
+    let (gateway, _, alice, bob) = gateway_with_keys();
+    let list = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}"#;
+    let modern = [
+        ("mcp-protocol-version", "2026-07-28"),
+        ("mcp-method", "tools/list"),
+    ];
+    let forged = format!("{}x", &alice[..alice.len() - 1]);
+    // (case, authorization header, expected status)
+    let cases: Vec<(&str, Option<String>, u16)> = vec![
+        ("no credential", None, 401),
+        ("not a bearer", Some("Basic YWxpY2U6eA==".into()), 401),
+        ("forged secret", Some(bearer(&forged)), 401),
+        (
+            "unknown key",
+            Some(bearer(
+                "gh_0000000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            )),
+            401,
+        ),
+        ("alice", Some(bearer(&alice)), 200),
+    ];
+    for (case, authorization, status) in cases {
+        let mut headers: Vec<(&str, &str)> = modern.to_vec();
+        if let Some(value) = &authorization {
+            headers.push(("authorization", value));
+        }
+        let reply = gateway.post(list, &headers);
+        assert_eq!(reply.status, status, "{case}: {:?}", reply.messages);
+        if status == 401 {
+            assert!(
+                reply
+                    .header("www-authenticate")
+                    .is_some_and(|v| v.starts_with("Bearer")),
+                "{case}"
+            );
+        }
+    }
+    // A session belongs to the credential that opened it.
+    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    let opened = gateway.post(&init.to_string(), &[("authorization", &bearer(&alice))]);
+    let session = opened.header("mcp-session-id").unwrap();
+    let call = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#;
+    let own = gateway.post(
+        call,
+        &[
+            ("authorization", &bearer(&alice)),
+            ("mcp-session-id", &session),
+        ],
+    );
+    assert_eq!(own.status, 200);
+    let stolen = gateway.post(
+        call,
+        &[
+            ("authorization", &bearer(&bob)),
+            ("mcp-session-id", &session),
+        ],
+    );
+    assert_eq!(stolen.status, 403, "{:?}", stolen.messages);
+}
+
+#[test]
+fn revoking_a_key_refuses_the_next_request_and_closes_open_streams_within_a_second() {
+    let (gateway, alice_id, alice, _) = gateway_with_keys();
+    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    let opened = gateway.post(&init.to_string(), &[("authorization", &bearer(&alice))]);
+    let session = opened.header("mcp-session-id").unwrap();
+    let url = gateway.url.clone();
+    let (key, id) = (alice.clone(), session.clone());
+    let stream = std::thread::spawn(move || {
+        let mut response = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap()
+            .get(url)
+            .header("accept", "text/event-stream")
+            .header("authorization", format!("Bearer {key}"))
+            .header("mcp-session-id", id)
+            .send()
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        let mut sink = Vec::new();
+        let _ = response.read_to_end(&mut sink);
+        Instant::now()
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let (ok, out, err) = run_cli(gateway.dir.path(), &["key", "revoke", &alice_id]);
+    assert!(ok, "{out}{err}");
+    let revoked_at = Instant::now();
+    let closed_at = stream.join().unwrap();
+    let delay = closed_at.saturating_duration_since(revoked_at);
+    assert!(
+        delay < Duration::from_secs(1),
+        "the stream closed {delay:?} after the revocation"
+    );
+    let after = gateway.post(
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#,
+        &[
+            ("authorization", &bearer(&alice)),
+            ("mcp-session-id", &session),
+        ],
+    );
+    assert_eq!(after.status, 401);
+}
+
+#[test]
+fn offboarding_disables_the_person_and_revokes_every_key_in_one_step() {
+    let (gateway, _, _, bob) = gateway_with_keys();
+    let list = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}"#;
+    let authorization = bearer(&bob);
+    let headers = [
+        ("mcp-protocol-version", "2026-07-28"),
+        ("mcp-method", "tools/list"),
+        ("authorization", authorization.as_str()),
+    ];
+    assert_eq!(gateway.post(list, &headers).status, 200);
+    let (ok, out, err) = run_cli(gateway.dir.path(), &["user", "offboard", "bob"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("user disabled") && out.contains("revoked API key "),
+        "{out}"
+    );
+    assert_eq!(gateway.post(list, &headers).status, 401);
+    let (_, shown, _) = run_cli(gateway.dir.path(), &["user", "show", "bob"]);
+    assert!(
+        shown.contains("state:    disabled") && shown.contains("revoked"),
+        "{shown}"
+    );
+}
