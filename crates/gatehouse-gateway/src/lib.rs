@@ -6,6 +6,7 @@
 //! Entry points: [`Gateway::new`] builds the state from a validated configuration and
 //! [`serve`] runs it on a listener until the shutdown future resolves.
 
+mod catalogs;
 mod dispatch;
 mod envelope;
 mod error;
@@ -97,6 +98,8 @@ pub async fn serve(
             }
         })
     };
+    gateway.load_catalogs().await;
+    let persister = tokio::spawn(catalogs::persist(Arc::clone(&gateway)));
     let watcher = tokio::spawn(revocation::watch(Arc::clone(&gateway)));
     let router = http_api::router(Arc::clone(&gateway));
     let closing = {
@@ -118,6 +121,7 @@ pub async fn serve(
     .await;
     reaper.abort();
     watcher.abort();
+    persister.abort();
     gateway.hub.shutdown().await;
     result
 }

@@ -23,6 +23,18 @@ pub enum HubEvent {
     ResourceUpdated(String),
 }
 
+/// A list learned from a server, to keep so that listing never needs to start the server,
+/// even after the gateway restarts.
+#[derive(Debug, Clone)]
+pub struct LearnedList {
+    /// The server's name.
+    pub server: ServerName,
+    /// Which list.
+    pub kind: ListKind,
+    /// The items as the server named them.
+    pub items: Vec<Value>,
+}
+
 /// A merged list.
 #[derive(Debug, Clone)]
 pub struct MergedList {
@@ -73,6 +85,7 @@ pub struct Hub {
     unprefixed: Vec<usize>,
     catalogs: Vec<Mutex<HashMap<ListKind, CatalogEntry>>>,
     events: broadcast::Sender<HubEvent>,
+    learned: broadcast::Sender<LearnedList>,
     list_timeout: Duration,
 }
 
@@ -102,6 +115,7 @@ impl Hub {
             }
         }
         let (events, _) = broadcast::channel(256);
+        let (learned, _) = broadcast::channel(256);
         let hub = Arc::new(Self {
             catalogs: upstreams
                 .iter()
@@ -112,6 +126,7 @@ impl Hub {
             by_name,
             unprefixed,
             events,
+            learned,
             list_timeout: call_timeout.min(Duration::from_secs(60)),
         });
         for index in 0..hub.upstreams.len() {
@@ -129,6 +144,32 @@ impl Hub {
     /// Changes clients should hear about.
     pub fn events(&self) -> broadcast::Receiver<HubEvent> {
         self.events.subscribe()
+    }
+
+    /// Lists learned from servers, as they are learned, for persisting.
+    pub fn learned_lists(&self) -> broadcast::Receiver<LearnedList> {
+        self.learned.subscribe()
+    }
+
+    /// Seeds the catalog with a list persisted earlier. It stands in for the server's own
+    /// list until the server has started and can be asked again.
+    pub fn seed_catalog(&self, server: &str, kind: ListKind, items: Vec<Value>) {
+        let Some(index) = self.by_name.get(server).copied() else {
+            return;
+        };
+        let list = UpstreamList {
+            items,
+            ttl_ms: None,
+            private: false,
+        };
+        // Generation 0: valid until the server first starts in this process.
+        self.catalog(index).insert(
+            kind,
+            CatalogEntry {
+                list: Arc::new(list),
+                generation: 0,
+            },
+        );
     }
 
     /// Stops every running upstream.
@@ -155,6 +196,10 @@ impl Hub {
             match list {
                 Ok(None) => {}
                 Ok(Some(list)) => {
+                    let failure = match upstream.status().state {
+                        crate::upstream::Status::Failed { reason } => Some(reason),
+                        _ => None,
+                    };
                     if let Some(ttl) = list.ttl_ms {
                         merged.ttl_ms = Some(merged.ttl_ms.map_or(ttl, |current| current.min(ttl)));
                     }
@@ -176,6 +221,11 @@ impl Hub {
                             .unwrap_or_default()
                             .to_owned();
                         owners.entry(key).or_default().push(index);
+                        let item = match &failure {
+                            // The server is down: its items are still listed, marked unavailable.
+                            Some(reason) => mark_unavailable(item, reason),
+                            None => item,
+                        };
                         exposed.push((index, item));
                     }
                 }
@@ -370,6 +420,11 @@ impl Hub {
             generation: upstream.generation(),
         };
         self.catalog(index).insert(kind, entry);
+        let _ = self.learned.send(LearnedList {
+            server: upstream.name().clone(),
+            kind,
+            items: list.items.clone(),
+        });
         Ok(Some(list))
     }
 
@@ -385,6 +440,22 @@ impl Hub {
             catalog.remove(kind);
         }
     }
+}
+
+/// Marks an item of a server that is down, so clients see it is there but unavailable.
+fn mark_unavailable(mut item: Value, reason: &str) -> Value {
+    if let Some(object) = item.as_object_mut() {
+        let meta = object
+            .entry("_meta")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if let Some(meta) = meta.as_object_mut() {
+            meta.insert(
+                "io.gatehouse/unavailable".to_owned(),
+                Value::String(reason.to_owned()),
+            );
+        }
+    }
+    item
 }
 
 /// An upstream item under its client-facing name.

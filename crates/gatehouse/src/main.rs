@@ -3,6 +3,7 @@
 
 mod people;
 mod servers;
+mod tools;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -61,6 +62,8 @@ enum Command {
     /// Issue, list and revoke gateway API keys.
     #[command(subcommand)]
     Key(people::KeyCommand),
+    /// List every known tool (from the catalogs the gateway has learned), with its server.
+    Tools,
     /// Run the bundled demo MCP server (stdio by default).
     DemoServer {
         /// Serve Streamable HTTP on this address instead of stdio.
@@ -111,6 +114,7 @@ fn run(cli: Cli) -> Result<()> {
             command,
         )),
         Command::Key(command) => runtime()?.block_on(people::key(&cli.config, command)),
+        Command::Tools => runtime()?.block_on(tools::list(&cli.config)),
         Command::DemoServer { http } => runtime()?.block_on(async move {
             match http {
                 Some(address) => {

@@ -429,6 +429,37 @@ fn no_process_until_first_use_idle_ones_stop_and_listing_never_restarts_them() {
 }
 
 #[test]
+fn catalogs_persist_so_a_restarted_gateway_lists_without_starting_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[gateway]\nlisten = \"127.0.0.1:0\"\n{}",
+        demo_server("demo")
+    );
+    let first = Gateway::start_at(dir.path(), &config);
+    let listed = tool_names(first.modern("tools/list", json!({})).result());
+    assert!(listed.contains(&"demo__echo".to_owned()));
+    // The catalog is written in the background: wait until the store has it.
+    let persisted = first.eventually(Duration::from_secs(10), || {
+        let (_, out, _) = support::run_cli(dir.path(), &["tools"]);
+        out.contains("demo__echo")
+    });
+    assert!(persisted, "the catalog never reached the store");
+    drop(first);
+    let second = Gateway::start_at(dir.path(), &config);
+    let relisted = tool_names(second.modern("tools/list", json!({})).result());
+    assert_eq!(relisted, listed);
+    assert!(
+        child_pids(second.pid()).is_empty(),
+        "listing from the persisted catalog started a server"
+    );
+    let echo = second.modern(
+        "tools/call",
+        json!({"name": "demo__echo", "arguments": {"text": "cold"}}),
+    );
+    assert_eq!(text(echo.result()), "cold");
+}
+
+#[test]
 fn shared_servers_serve_every_session_and_isolated_ones_keep_state_apart() {
     let config = format!(
         "{}{}",
@@ -535,14 +566,14 @@ fn server_list_shows_the_running_gateways_view() {
         .trim_start_matches("http://")
         .trim_end_matches("/mcp")
         .to_owned();
-    let config = gateway.dir.path().join("view.toml");
+    let config = gateway.dir().join("view.toml");
     std::fs::write(
         &config,
         format!("[gateway]\nlisten = \"{address}\"\n{}", demo_server("demo")),
     )
     .unwrap();
     let (ok, out, err) = support::run_cli(
-        gateway.dir.path(),
+        gateway.dir(),
         &["server", "list", "--config", config.to_str().unwrap()],
     );
     assert!(ok, "{err}");

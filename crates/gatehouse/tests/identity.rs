@@ -145,7 +145,7 @@ fn revoking_a_key_refuses_the_next_request_and_closes_open_streams_within_a_seco
         Instant::now()
     });
     std::thread::sleep(Duration::from_millis(300));
-    let (ok, out, err) = run_cli(gateway.dir.path(), &["key", "revoke", &alice_id]);
+    let (ok, out, err) = run_cli(gateway.dir(), &["key", "revoke", &alice_id]);
     assert!(ok, "{out}{err}");
     let revoked_at = Instant::now();
     let closed_at = stream.join().unwrap();
@@ -175,14 +175,14 @@ fn offboarding_disables_the_person_and_revokes_every_key_in_one_step() {
         ("authorization", authorization.as_str()),
     ];
     assert_eq!(gateway.post(list, &headers).status, 200);
-    let (ok, out, err) = run_cli(gateway.dir.path(), &["user", "offboard", "bob"]);
+    let (ok, out, err) = run_cli(gateway.dir(), &["user", "offboard", "bob"]);
     assert!(ok, "{err}");
     assert!(
         out.contains("user disabled") && out.contains("revoked API key "),
         "{out}"
     );
     assert_eq!(gateway.post(list, &headers).status, 401);
-    let (_, shown, _) = run_cli(gateway.dir.path(), &["user", "show", "bob"]);
+    let (_, shown, _) = run_cli(gateway.dir(), &["user", "show", "bob"]);
     assert!(
         shown.contains("state:    disabled") && shown.contains("revoked"),
         "{shown}"

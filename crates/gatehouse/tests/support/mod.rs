@@ -38,7 +38,8 @@ pub fn demo_server(name: &str) -> String {
 pub struct Gateway {
     child: Child,
     pub url: String,
-    pub dir: tempfile::TempDir,
+    dir: PathBuf,
+    _owned: Option<tempfile::TempDir>,
     http: reqwest::blocking::Client,
 }
 
@@ -52,19 +53,31 @@ impl Gateway {
     pub fn start_with(gateway_settings: &str, servers: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let text = format!("[gateway]\nlisten = \"127.0.0.1:0\"\n{gateway_settings}\n{servers}");
-        Self::start_in(dir, &text)
+        let path = dir.path().to_owned();
+        let mut gateway = Self::start_at(&path, &text);
+        gateway._owned = Some(dir);
+        gateway
     }
 
-    /// Starts a gateway on `config_text`, written as `gatehouse.toml` in `dir`.
+    /// Starts a gateway on `config_text`, written as `gatehouse.toml` in `dir`; the folder is
+    /// left in place.
     pub fn start_in(dir: tempfile::TempDir, config_text: &str) -> Self {
-        let config = dir.path().join("gatehouse.toml");
+        let path = dir.path().to_owned();
+        let mut gateway = Self::start_at(&path, config_text);
+        gateway._owned = Some(dir);
+        gateway
+    }
+
+    /// Starts a gateway in a folder the caller owns.
+    pub fn start_at(dir: &Path, config_text: &str) -> Self {
+        let config = dir.join("gatehouse.toml");
         std::fs::write(&config, config_text).unwrap();
         let mut child = Command::new(gatehouse())
             .args(["serve", "--config"])
             .arg(&config)
             .env("GATEHOUSE_LOG", "debug")
             .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(dir.path().join("gateway.log")).unwrap())
+            .stderr(std::fs::File::create(dir.join("gateway.log")).unwrap())
             .spawn()
             .unwrap();
         let mut line = String::new();
@@ -83,14 +96,20 @@ impl Gateway {
         Self {
             child,
             url,
-            dir,
+            dir: dir.to_owned(),
+            _owned: None,
             http,
         }
     }
 
     /// The gateway's log so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("gateway.log")).unwrap_or_default()
+        std::fs::read_to_string(self.dir.join("gateway.log")).unwrap_or_default()
+    }
+
+    /// The folder holding its configuration, store and log.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// POSTs a message with extra headers; returns status, headers and the JSON-RPC response
