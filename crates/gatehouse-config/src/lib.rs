@@ -32,6 +32,10 @@ pub struct Config {
     /// The `[auth]` table as written, checked by the identity layer; `None` means anonymous
     /// access, which validation allows only on loopback.
     pub auth: Option<toml::Table>,
+    /// The `[[grant]]` tables as written, checked by the policy engine.
+    pub grants: Vec<toml::Table>,
+    /// Cedar policy files, as written (relative to the configuration file).
+    pub policy_files: Vec<String>,
 }
 
 /// Settings of the gateway's own HTTP endpoint.
@@ -89,6 +93,11 @@ pub struct ServerConfig {
     pub description: Option<String>,
     /// How its processes are started and stopped.
     pub lifecycle: Lifecycle,
+    /// Its environment tag, for grants scoped to one.
+    pub environment: Option<String>,
+    /// Operator classifications of its tools (upstream name to `read`, `write` or
+    /// `destructive`).
+    pub classes: BTreeMap<String, String>,
 }
 
 /// Who shares one process of a stdio server.

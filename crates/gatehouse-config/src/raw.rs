@@ -22,6 +22,22 @@ pub struct RawConfig {
     /// by the identity layer; without it every request is anonymous, which is allowed only on
     /// a loopback address.
     pub auth: Option<toml::Table>,
+    /// Who may see and call what: `[[grant]]` tables, checked by the policy engine. With
+    /// `[auth]` configured, nothing is allowed that no grant allows.
+    #[serde(default)]
+    pub grant: Vec<toml::Table>,
+    /// Policy settings beyond the grants.
+    #[serde(default)]
+    pub policy: RawPolicySettings,
+}
+
+/// The `[policy]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicySettings {
+    /// Cedar policy files used beside the grants, relative to the configuration file.
+    #[serde(default)]
+    pub files: Vec<String>,
 }
 
 /// The `[store]` table.
@@ -90,4 +106,10 @@ pub struct RawServer {
     pub idle_max_secs: Option<u64>,
     /// Keep the server running from its first use on, never stopping it when idle.
     pub always_on: Option<bool>,
+    /// The server's environment (`production`, `staging`), which grants can be scoped to.
+    pub environment: Option<String>,
+    /// The operator's classification of tools, which beats the server's own hints:
+    /// `{ tool_name = "read" | "write" | "destructive" }` (upstream names, without prefix).
+    #[serde(default)]
+    pub classes: BTreeMap<String, String>,
 }

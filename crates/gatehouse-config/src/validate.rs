@@ -57,6 +57,8 @@ pub fn parse(text: &str) -> Result<Config, ConfigError> {
             servers,
             store_url: raw.store.url.clone(),
             auth: raw.auth.clone(),
+            grants: raw.grant.clone(),
+            policy_files: raw.policy.files.clone(),
         })
     } else {
         Err(ConfigError {
@@ -187,7 +189,17 @@ impl Checker<'_> {
                 transport,
                 description: server.description.clone(),
                 lifecycle,
+                environment: server.environment.clone(),
+                classes: server.classes.clone(),
             });
+            for (tool, class) in &server.classes {
+                if !matches!(class.as_str(), "read" | "write" | "destructive") {
+                    self.problem(
+                        &["servers", name, "classes", tool],
+                        format!("`{class}` is not one of `read`, `write`, `destructive`"),
+                    );
+                }
+            }
         }
         servers
     }

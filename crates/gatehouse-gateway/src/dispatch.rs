@@ -18,6 +18,7 @@ use crate::Gateway;
 use crate::envelope::Caller;
 use crate::error::GatewayError;
 use crate::pages;
+use crate::policy;
 
 /// One client request on its way through the gateway.
 pub struct Call {
@@ -182,7 +183,27 @@ impl Gateway {
         };
         let offset = pages::decode_cursor(kind, cursor)?;
         let merged = self.hub.list(kind, &call.requester()).await;
-        let (page, next) = pages::page(&merged.items, offset, self.settings.page_size);
+        // The same evaluator that gates calls decides what this caller may see.
+        let visible: Vec<Value> = merged
+            .items
+            .into_iter()
+            .filter(|merged_item| {
+                let name = merged_item
+                    .item
+                    .get(kind.key())
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let item = policy::describe(
+                    merged_item.upstream.config(),
+                    kind,
+                    name,
+                    Some(&merged_item.item),
+                );
+                self.visible(&call.who, &item)
+            })
+            .map(|merged_item| merged_item.item)
+            .collect();
+        let (page, next) = pages::page(&visible, offset, self.settings.page_size);
         let mut result = json!({ kind.field(): page });
         if let Some(next) = next {
             result["nextCursor"] = json!(pages::encode_cursor(kind, next));
@@ -204,7 +225,19 @@ impl Gateway {
 
     async fn call_named(&self, call: &Call, kind: ListKind) -> Result<Value, GatewayError> {
         let name = call.string_param("name")?;
+        if !gatehouse_policy::is_canonical_name(&name) {
+            return Err(GatewayError::InvalidParams(format!(
+                "name `{}` holds characters names may not contain (control, invisible or look-alike characters)",
+                name.escape_default()
+            )));
+        }
         let route = self.hub.route_name(kind, &name, &call.requester()).await?;
+        let definition = match kind {
+            ListKind::Tools => self.hub.tool_definition(&route, &call.requester()).await,
+            _ => None,
+        };
+        let item = policy::describe(route.upstream.config(), kind, &name, definition.as_ref());
+        let _permit = self.authorize(&call.who, &item, arguments(call))?;
         let mut message = call.message.clone();
         message["params"]["name"] = json!(route.upstream_name);
         let headers = match kind {
@@ -277,6 +310,8 @@ impl Gateway {
     async fn read_resource(&self, call: &Call) -> Result<Value, GatewayError> {
         let uri = call.string_param("uri")?;
         let route = self.hub.route_uri(&uri, &call.requester()).await?;
+        let item = policy::describe(route.upstream.config(), ListKind::Resources, &uri, None);
+        let _permit = self.authorize(&call.who, &item, None)?;
         let mut message = call.message.clone();
         message["params"]["uri"] = json!(route.upstream_name);
         let mut result = self.relay(&route, message, call, &[]).await?;
@@ -376,7 +411,8 @@ impl Gateway {
         // A method the gateway does not know can only be relayed when there is exactly one
         // server it could be meant for.
         match self.hub.upstreams() {
-            [only] if !method.is_empty() => {
+            // Under an enforced policy, only methods the gateway can govern are relayed.
+            [only] if !method.is_empty() && self.policy.current().is_none() => {
                 let route = Route {
                     upstream: Arc::clone(only),
                     upstream_name: String::new(),
@@ -430,4 +466,11 @@ fn expose_uri_member(route: &Route, object: &mut Value, key: &str) {
         let exposed = route.upstream.namespace().expose_uri(uri);
         object[key] = json!(exposed);
     }
+}
+
+/// The call's `params.arguments`, when it is an object.
+fn arguments(call: &Call) -> Option<&serde_json::Map<String, Value>> {
+    call.message
+        .pointer("/params/arguments")
+        .and_then(Value::as_object)
 }

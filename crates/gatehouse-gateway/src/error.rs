@@ -57,6 +57,14 @@ pub enum GatewayError {
         /// The capabilities required, as `data.requiredCapabilities`.
         required: Value,
     },
+    /// The policy does not allow this caller to do this.
+    #[error("access denied: {reason}")]
+    PolicyDenied {
+        /// The decision's sentence.
+        reason: String,
+        /// The rules that decided.
+        rules: Vec<String>,
+    },
     /// The upstream answered with this JSON-RPC error object; it is passed on as it is.
     #[error("the server answered with an error")]
     Relayed(Value),
@@ -81,6 +89,7 @@ impl GatewayError {
             GatewayError::Upstream(_) => code::UPSTREAM_ERROR,
             GatewayError::CannotBridge(_) => code::INTERNAL_ERROR,
             GatewayError::MissingCapability { .. } => code::MISSING_REQUIRED_CLIENT_CAPABILITY,
+            GatewayError::PolicyDenied { .. } => code::POLICY_DENIED,
             GatewayError::Relayed(error) => error
                 .get("code")
                 .and_then(Value::as_i64)
@@ -115,6 +124,7 @@ impl GatewayError {
                     json!({"supported": [gatehouse_mcp::era::MODERN_VERSION], "requested": requested}),
                 )
             }
+            GatewayError::PolicyDenied { rules, .. } => Some(json!({"rules": rules})),
             GatewayError::MissingCapability { required, .. } => {
                 Some(json!({"requiredCapabilities": required}))
             }

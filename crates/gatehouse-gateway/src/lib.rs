@@ -15,6 +15,7 @@ pub mod identity;
 mod listen;
 mod pages;
 mod parked;
+pub mod policy;
 mod relay;
 mod revocation;
 mod session;
@@ -37,6 +38,7 @@ pub use session::SessionTable;
 pub struct Gateway {
     hub: Arc<Hub>,
     identity: identity::Identity,
+    policy: policy::PolicyGate,
     store: gatehouse_store::Store,
     streams: revocation::StreamRegistry,
     sessions: Arc<SessionTable>,
@@ -54,10 +56,12 @@ impl Gateway {
         config: &Config,
         store: gatehouse_store::Store,
         identity: identity::Identity,
+        policy: policy::PolicyGate,
     ) -> Arc<Self> {
         Arc::new(Self {
             hub: Hub::new(config),
             identity,
+            policy,
             store,
             streams: revocation::StreamRegistry::default(),
             sessions: SessionTable::new(config.gateway.session_idle),
@@ -72,6 +76,11 @@ impl Gateway {
     /// The upstream hub.
     pub fn hub(&self) -> &Arc<Hub> {
         &self.hub
+    }
+
+    /// Replaces the policy in force (after a reload validated the new one).
+    pub fn replace_policy(&self, policy: gatehouse_policy::PolicySet) {
+        self.policy.replace(policy);
     }
 
     /// The live legacy sessions.

@@ -35,11 +35,20 @@ pub struct LearnedList {
     pub items: Vec<Value>,
 }
 
+/// One item of a merged list and the upstream it comes from.
+#[derive(Debug, Clone)]
+pub struct MergedItem {
+    /// The upstream.
+    pub upstream: Arc<Upstream>,
+    /// The item, under its client-facing name.
+    pub item: Value,
+}
+
 /// A merged list.
 #[derive(Debug, Clone)]
 pub struct MergedList {
     /// Items with client-facing names, in server order then upstream order.
-    pub items: Vec<Value>,
+    pub items: Vec<MergedItem>,
     /// The shortest cache lifetime any upstream allowed.
     pub ttl_ms: Option<u64>,
     /// Servers whose list could not be read, with the reason.
@@ -237,7 +246,7 @@ impl Hub {
                 }
             }
         }
-        for (_, item) in exposed {
+        for (index, item) in exposed {
             let key = item
                 .get(kind.key())
                 .and_then(Value::as_str)
@@ -246,7 +255,10 @@ impl Hub {
             if holders > 1 {
                 continue;
             }
-            merged.items.push(item);
+            merged.items.push(MergedItem {
+                upstream: Arc::clone(&self.upstreams[index]),
+                item,
+            });
         }
         for (key, holders) in owners.iter().filter(|(_, holders)| holders.len() > 1) {
             let servers: Vec<String> = holders

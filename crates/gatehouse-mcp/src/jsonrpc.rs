@@ -20,6 +20,8 @@ pub mod code {
     pub const UPSTREAM_ERROR: i64 = -32001;
     /// The call ran past its deadline (implementation-defined range).
     pub const TIMEOUT: i64 = -32002;
+    /// The gateway's policy does not allow the call (implementation-defined range).
+    pub const POLICY_DENIED: i64 = -32003;
     /// `Mcp-Method` / `Mcp-Name` headers disagree with the body (2026-07-28).
     pub const HEADER_MISMATCH: i64 = -32020;
     /// A client capability the request needs was not declared (2026-07-28).

@@ -1,6 +1,7 @@
 //! The `gatehouse` command: starts the gateway, writes and edits its configuration, and runs
 //! the bundled demo server. The only place where errors become exit codes.
 
+mod access;
 mod people;
 mod servers;
 mod tools;
@@ -62,8 +63,20 @@ enum Command {
     /// Issue, list and revoke gateway API keys.
     #[command(subcommand)]
     Key(people::KeyCommand),
-    /// List every known tool (from the catalogs the gateway has learned), with its server.
+    /// List every known tool (from the catalogs the gateway has learned), with its server and
+    /// class.
     Tools,
+    /// Ask the policy: can this person call this tool, and why.
+    #[command(subcommand)]
+    Policy(access::PolicyCommand),
+    /// What a person can reach today, or (with --tool) who can call a tool.
+    Access {
+        /// The person.
+        user: Option<String>,
+        /// A tool name: list the people who may call it.
+        #[arg(long)]
+        tool: Option<String>,
+    },
     /// Run the bundled demo MCP server (stdio by default).
     DemoServer {
         /// Serve Streamable HTTP on this address instead of stdio.
@@ -93,6 +106,11 @@ fn run(cli: Cli) -> Result<()> {
                 gatehouse_gateway::identity::settings_from_table(auth)
                     .map_err(|error| anyhow::anyhow!("{}: {error}", cli.config.display()))?;
             }
+            gatehouse_gateway::policy::PolicyGate::from_config(
+                &config,
+                &config_folder(&cli.config),
+            )
+            .map_err(|problems| anyhow::anyhow!("{}: policy: {problems}", cli.config.display()))?;
             println!(
                 "{}: valid ({} server{})",
                 cli.config.display(),
@@ -115,6 +133,10 @@ fn run(cli: Cli) -> Result<()> {
         )),
         Command::Key(command) => runtime()?.block_on(people::key(&cli.config, command)),
         Command::Tools => runtime()?.block_on(tools::list(&cli.config)),
+        Command::Policy(command) => runtime()?.block_on(access::policy(&cli.config, command)),
+        Command::Access { user, tool } => {
+            runtime()?.block_on(access::access(&cli.config, user, tool))
+        }
         Command::DemoServer { http } => runtime()?.block_on(async move {
             match http {
                 Some(address) => {
@@ -207,13 +229,57 @@ async fn serve(path: &Path, listen: Option<std::net::SocketAddr>) -> Result<()> 
             "no [auth] table: every request is served anonymously (allowed on loopback only)"
         );
     }
-    let gateway = gatehouse_gateway::Gateway::new(&config, store, identity);
+    let base = config_folder(path);
+    let policy = gatehouse_gateway::policy::PolicyGate::from_config(&config, &base)
+        .map_err(|problems| anyhow::anyhow!("{}: policy: {problems}", path.display()))?;
+    if matches!(policy, gatehouse_gateway::policy::PolicyGate::Open) {
+        tracing::warn!("no [auth] and no grants: every caller may see and call every tool");
+    }
+    let gateway = gatehouse_gateway::Gateway::new(&config, store, identity, policy);
+    tokio::spawn(reload_policy_on_hangup(
+        path.to_owned(),
+        std::sync::Arc::clone(&gateway),
+    ));
     println!("gatehouse listening on http://{local}/mcp");
     std::io::stdout().flush()?;
     tracing::info!(address = %local, servers = config.servers.len(), "gateway started");
     gatehouse_gateway::serve(gateway, listener, shutdown_signal()).await?;
     tracing::info!("gateway stopped");
     Ok(())
+}
+
+/// On SIGHUP, reads the configuration again and swaps in its policy if it validates; an invalid
+/// one is refused and the policy in force stays.
+async fn reload_policy_on_hangup(
+    path: PathBuf,
+    gateway: std::sync::Arc<gatehouse_gateway::Gateway>,
+) {
+    let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+    else {
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        let compiled = load(&path).and_then(|config| {
+            gatehouse_gateway::policy::compile(&config, &config_folder(&path))
+                .map_err(|problems| anyhow::anyhow!("{problems}"))
+        });
+        match compiled {
+            Ok(policy) => {
+                tracing::info!(hash = policy.hash(), "policy reloaded");
+                gateway.replace_policy(policy);
+            }
+            Err(error) => {
+                tracing::error!(%error, "policy reload refused; the previous policy stays in force")
+            }
+        }
+    }
+}
+
+/// The folder holding the configuration file, against which relative paths are resolved.
+pub(crate) fn config_folder(path: &Path) -> PathBuf {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
 async fn shutdown_signal() {

@@ -51,7 +51,7 @@ fn table_of_configurations() {
         ),
         (
             "[servers.a]\ncommnd = \"x\"\n",
-            "line 2: file: unknown field `commnd`, expected one of `command`, `args`, `env`, `cwd`, `url`, `headers`, `prefix`, `description`, `isolation`, `max_processes`, `idle_min_secs`, `idle_max_secs`, `always_on`",
+            "line 2: file: unknown field `commnd`, expected one of `command`, `args`, `env`, `cwd`, `url`, `headers`, `prefix`, `description`, `isolation`, `max_processes`, `idle_min_secs`, `idle_max_secs`, `always_on`, `environment`, `classes`",
         ),
         (
             "[gateway]\nlisten = \"nowhere\"\n[servers.a]\nurl = \"ftp://x\"\n",

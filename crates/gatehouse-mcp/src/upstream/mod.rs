@@ -244,6 +244,15 @@ pub struct UpstreamStatus {
     pub idle_deadline: Option<Duration>,
 }
 
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Upstream")
+            .field("name", &self.config.name)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Upstream {
     /// A stopped upstream; nothing is started until it is first used.
     pub fn new(
