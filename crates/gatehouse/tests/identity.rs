@@ -188,3 +188,46 @@ fn offboarding_disables_the_person_and_revokes_every_key_in_one_step() {
         "{shown}"
     );
 }
+
+#[test]
+fn the_gateway_is_an_oauth_protected_resource() {
+    let dir = tempfile::tempdir().unwrap();
+    let pepper = dir.path().join("pepper");
+    std::fs::write(
+        &pepper,
+        "a pepper of at least thirty-two bytes, for tests only",
+    )
+    .unwrap();
+    let config = format!(
+        "[gateway]\nlisten = \"127.0.0.1:0\"\n\n[auth]\nresource_url = \"https://mcp.example.com/mcp\"\nauthorization_servers = [\"https://login.example.com\"]\n\n[auth.api_keys]\npepper_file = {:?}\n",
+        pepper.display().to_string()
+    );
+    let gateway = Gateway::start_in(dir, &config);
+    let refused = gateway.post(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#, &[]);
+    assert_eq!(refused.status, 401);
+    let challenge = refused.header("www-authenticate").unwrap();
+    assert!(
+        challenge.contains(
+            "resource_metadata=\"https://mcp.example.com/.well-known/oauth-protected-resource/mcp\""
+        ),
+        "{challenge}"
+    );
+    let base = gateway.url.trim_end_matches("/mcp");
+    for path in [
+        "/.well-known/oauth-protected-resource/mcp",
+        "/.well-known/oauth-protected-resource",
+    ] {
+        let metadata: serde_json::Value = reqwest::blocking::get(format!("{base}{path}"))
+            .unwrap()
+            .json()
+            .unwrap();
+        assert_eq!(
+            metadata["resource"], "https://mcp.example.com/mcp",
+            "{path}"
+        );
+        assert_eq!(
+            metadata["authorization_servers"][0], "https://login.example.com",
+            "{path}"
+        );
+    }
+}
