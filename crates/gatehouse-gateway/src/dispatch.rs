@@ -184,24 +184,29 @@ impl Gateway {
         let offset = pages::decode_cursor(kind, cursor)?;
         let merged = self.hub.list(kind, &call.requester()).await;
         // The same evaluator that gates calls decides what this caller may see.
-        let visible: Vec<Value> = merged
+        let described: Vec<policy::Item> = merged
             .items
-            .into_iter()
-            .filter(|merged_item| {
+            .iter()
+            .map(|merged_item| {
                 let name = merged_item
                     .item
                     .get(kind.key())
                     .and_then(Value::as_str)
                     .unwrap_or_default();
-                let item = policy::describe(
+                policy::describe(
                     merged_item.upstream.config(),
                     kind,
                     name,
                     Some(&merged_item.item),
-                );
-                self.visible(&call.who, &item)
+                )
             })
-            .map(|merged_item| merged_item.item)
+            .collect();
+        let shown = self.visible(&call.who, &described);
+        let visible: Vec<Value> = merged
+            .items
+            .into_iter()
+            .zip(shown)
+            .filter_map(|(merged_item, shown)| shown.then_some(merged_item.item))
             .collect();
         let (page, next) = pages::page(&visible, offset, self.settings.page_size);
         let mut result = json!({ kind.field(): page });
@@ -225,6 +230,15 @@ impl Gateway {
 
     async fn call_named(&self, call: &Call, kind: ListKind) -> Result<Value, GatewayError> {
         let name = call.string_param("name")?;
+        if call
+            .message
+            .pointer("/params/arguments")
+            .is_some_and(|arguments| !arguments.is_object())
+        {
+            return Err(GatewayError::InvalidParams(
+                "params.arguments must be an object".to_owned(),
+            ));
+        }
         if !gatehouse_policy::is_canonical_name(&name) {
             return Err(GatewayError::InvalidParams(format!(
                 "name `{}` holds characters names may not contain (control, invisible or look-alike characters)",

@@ -11,8 +11,9 @@ use std::time::SystemTime;
 
 use gatehouse_config::{Config, ServerConfig};
 use gatehouse_mcp::catalog::ListKind;
+pub use gatehouse_policy::Item;
 use gatehouse_policy::{
-    Action, Class, Decision, DecisionRequest, Item, ItemKind, PolicyFile, PolicySet, RawGrant,
+    Action, Class, Decision, DecisionRequest, ItemKind, PolicyFile, PolicySet, RawGrant,
 };
 use serde_json::{Map, Value};
 
@@ -97,7 +98,8 @@ pub fn compile(config: &Config, base: &Path) -> Result<PolicySet, String> {
 fn principal(who: &Who) -> gatehouse_policy::Principal {
     match who {
         Who::Anonymous => gatehouse_policy::Principal {
-            user: "anonymous".to_owned(),
+            // No real user name contains a space, so this id never collides with one.
+            user: "anonymous caller".to_owned(),
             ..Default::default()
         },
         Who::Person(person) => gatehouse_policy::Principal {
@@ -151,19 +153,25 @@ pub fn describe(
 }
 
 impl Gateway {
-    /// Whether the caller may see an item in a list.
-    pub(crate) fn visible(&self, who: &Who, item: &Item) -> bool {
+    /// Which of `items` the caller may see in a list, decided at one instant for the whole list.
+    pub(crate) fn visible(&self, who: &Who, items: &[Item]) -> Vec<bool> {
         let Some(policy) = self.policy.current() else {
-            return true;
+            return vec![true; items.len()];
         };
         let principal = principal(who);
-        let request = DecisionRequest {
-            principal: &principal,
-            action: Action::List,
-            item,
-            arguments: None,
-        };
-        policy.decide(&request, SystemTime::now()).is_allowed()
+        let now = SystemTime::now();
+        items
+            .iter()
+            .map(|item| {
+                let request = DecisionRequest {
+                    principal: &principal,
+                    action: Action::List,
+                    item,
+                    arguments: None,
+                };
+                policy.decide(&request, now).is_allowed()
+            })
+            .collect()
     }
 
     /// Decides whether the caller may use an item with these arguments.

@@ -32,7 +32,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         .as_object()
         .cloned()
         .unwrap_or_default();
-    println!("decision latency over {} tools, {MEASURED} decisions each", tools.len());
+    println!(
+        "decision latency over {} tools, {MEASURED} decisions each",
+        tools.len()
+    );
     for rules in [10, 500] {
         for shape in ["mixed", "everyone", "all-match"] {
             let grants: Vec<RawGrant> = (0..rules).map(|i| grant(shape, i)).collect();
@@ -42,7 +45,11 @@ fn main() -> Result<(), Box<dyn Error>> {
             let now = SystemTime::now();
             for round in 0..(MEASURED + 2_000) {
                 let item = &tools[(round * 7) % tools.len()];
-                let action = if round % 2 == 0 { Action::List } else { Action::Use };
+                let action = if round % 2 == 0 {
+                    Action::List
+                } else {
+                    Action::Use
+                };
                 let request = DecisionRequest {
                     principal: &principal,
                     action,
@@ -151,7 +158,10 @@ fn mixed_grant(i: usize, server: usize) -> RawGrant {
         },
         _ => RawGrant {
             to: to("*".to_owned()),
-            tools: Some(vec![format!("srv{server}__*_thing_{}", i % TOOLS_PER_SERVER)]),
+            tools: Some(vec![format!(
+                "srv{server}__*_thing_{}",
+                i % TOOLS_PER_SERVER
+            )]),
             access: Some(Class::Write),
             arguments: vec![RawArgumentCondition {
                 arg: "path".to_owned(),

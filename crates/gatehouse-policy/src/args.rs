@@ -124,7 +124,7 @@ fn segments<'a>(parts: impl Iterator<Item = &'a str>) -> Option<Vec<&'a str>> {
 
 /// True when `text` holds `%` followed by two hex digits.
 fn has_percent_escape(text: &str) -> bool {
-    text.as_bytes()
-        .windows(3)
-        .any(|window| window[0] == b'%' && window[1].is_ascii_hexdigit() && window[2].is_ascii_hexdigit())
+    text.as_bytes().windows(3).any(|window| {
+        window[0] == b'%' && window[1].is_ascii_hexdigit() && window[2].is_ascii_hexdigit()
+    })
 }

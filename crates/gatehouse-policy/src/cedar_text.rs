@@ -104,7 +104,10 @@ fn principal_clauses(audience: &Audience) -> (String, Option<String>) {
                 .iter()
                 .map(|principal| format!("principal in {}", entity(principal)))
                 .collect();
-            ("principal".to_owned(), Some(format!("({})", tests.join(" || "))))
+            (
+                "principal".to_owned(),
+                Some(format!("({})", tests.join(" || "))),
+            )
         }
     }
 }
@@ -127,10 +130,16 @@ fn item_condition(grant: &Grant) -> Option<String> {
     }
     let mut alternatives = Vec::new();
     if let Some(patterns) = &items.tools {
-        alternatives.push(format!("(resource is Tool && {})", any_like("resource.name", patterns)));
+        alternatives.push(format!(
+            "(resource is Tool && {})",
+            any_like("resource.name", patterns)
+        ));
     }
     if let Some(patterns) = &items.prompts {
-        alternatives.push(format!("(resource is Prompt && {})", any_like("resource.name", patterns)));
+        alternatives.push(format!(
+            "(resource is Prompt && {})",
+            any_like("resource.name", patterns)
+        ));
     }
     if let Some(patterns) = &items.resources {
         alternatives.push(format!(

@@ -88,7 +88,10 @@ pub fn classify(tool: &Value, operator_override: Option<Class>) -> (Class, Class
         return (class, ClassSource::Annotations);
     }
     let name = tool.get("name").and_then(Value::as_str).unwrap_or("");
-    let description = tool.get("description").and_then(Value::as_str).unwrap_or("");
+    let description = tool
+        .get("description")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let first_sentence = description
         .split(['.', '\n', ';'])
         .next()
@@ -115,8 +118,22 @@ fn class_from_annotations(annotations: Option<&Value>) -> Option<Class> {
 
 /// Verbs that mark a tool destructive.
 const DESTRUCTIVE_VERBS: &[&str] = &[
-    "delete", "del", "drop", "remove", "rm", "destroy", "purge", "revoke", "erase", "wipe",
-    "truncate", "terminate", "kill", "uninstall", "unlink", "shred",
+    "delete",
+    "del",
+    "drop",
+    "remove",
+    "rm",
+    "destroy",
+    "purge",
+    "revoke",
+    "erase",
+    "wipe",
+    "truncate",
+    "terminate",
+    "kill",
+    "uninstall",
+    "unlink",
+    "shred",
 ];
 
 /// Verbs that mark a tool write.
@@ -124,8 +141,8 @@ const WRITE_VERBS: &[&str] = &[
     "create", "update", "post", "send", "write", "set", "put", "patch", "add", "insert", "modify",
     "edit", "upload", "execute", "exec", "run", "invoke", "trigger", "deploy", "merge", "push",
     "publish", "move", "rename", "replace", "assign", "resolve", "close", "reopen", "approve",
-    "reject", "comment", "reply", "commit", "submit", "save", "apply", "start", "stop",
-    "restart", "enable", "disable", "install", "cancel", "archive", "import", "transfer",
+    "reject", "comment", "reply", "commit", "submit", "save", "apply", "start", "stop", "restart",
+    "enable", "disable", "install", "cancel", "archive", "import", "transfer",
 ];
 
 /// Verbs that mark a tool read.
@@ -193,15 +210,15 @@ fn is_form_of(word: &str, verb: &str) -> bool {
 
 /// Inflections that change the verb's last letter: `create` / `creating`, `query` / `queries`.
 fn inflected_stem(word: &str, verb: &str) -> bool {
-    if let Some(stem) = verb.strip_suffix('e') {
-        if word.strip_prefix(stem) == Some("ing") {
-            return true;
-        }
+    if let Some(stem) = verb.strip_suffix('e')
+        && word.strip_prefix(stem) == Some("ing")
+    {
+        return true;
     }
-    if let Some(stem) = verb.strip_suffix('y') {
-        if let Some(rest) = word.strip_prefix(stem) {
-            return matches!(rest, "ies" | "ied");
-        }
+    if let Some(stem) = verb.strip_suffix('y')
+        && let Some(rest) = word.strip_prefix(stem)
+    {
+        return matches!(rest, "ies" | "ied");
     }
     false
 }

@@ -127,7 +127,11 @@ fn build(
 }
 
 /// The policy set from validated rules; `all` holds the same policies as `pending`.
-fn assemble(pending: Vec<Pending>, all: cedar_policy::PolicySet, warnings: Vec<String>) -> PolicySet {
+fn assemble(
+    pending: Vec<Pending>,
+    all: cedar_policy::PolicySet,
+    warnings: Vec<String>,
+) -> PolicySet {
     let mut text = String::from(SCHEMA_TEXT);
     for item in &pending {
         text.push_str(&format!("\n// rule {}\n{}", item.rule.id, item.rule.text));

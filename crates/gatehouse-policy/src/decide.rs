@@ -6,8 +6,8 @@ use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use cedar_policy::{
-    Context, Entities, Entity, EntityId, EntityTypeName, EntityUid, PolicySet as CedarSet,
-    Request, RestrictedExpression,
+    Context, Entities, Entity, EntityId, EntityTypeName, EntityUid, PolicySet as CedarSet, Request,
+    RestrictedExpression,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
 
@@ -84,7 +84,13 @@ impl PolicySet {
             .filter(|position| self.policies[*position].1.admits(item, now_millis))
             .collect();
         if candidates.is_empty() {
-            return self.finish(request, Effect::Deny, Vec::new(), Vec::new(), NO_RULE.to_owned());
+            return self.finish(
+                request,
+                Effect::Deny,
+                Vec::new(),
+                Vec::new(),
+                NO_RULE.to_owned(),
+            );
         }
         let subset;
         let policies = if candidates.len() == self.policies.len() {
@@ -105,7 +111,11 @@ impl PolicySet {
     /// Decides against every rule, without the pre-filter; the reference the index is tested
     /// against.
     #[cfg(test)]
-    pub(crate) fn decide_unfiltered(&self, request: &DecisionRequest<'_>, now: SystemTime) -> Decision {
+    pub(crate) fn decide_unfiltered(
+        &self,
+        request: &DecisionRequest<'_>,
+        now: SystemTime,
+    ) -> Decision {
         self.evaluate(request, now, &self.all)
     }
 
@@ -168,7 +178,10 @@ impl PolicySet {
         request: &DecisionRequest<'_>,
         now: SystemTime,
     ) -> Result<(Request, Entities), String> {
-        let names = self.names.as_ref().ok_or("entity type names are unavailable")?;
+        let names = self
+            .names
+            .as_ref()
+            .ok_or("entity type names are unavailable")?;
         let principal = request.principal;
         let item = request.item;
         let user = uid(&names.user, &principal.user);
@@ -188,10 +201,22 @@ impl PolicySet {
         let resource = uid(type_name, &item.name);
         let class = item.kind.class();
         let mut attributes = vec![
-            ("name".to_owned(), RestrictedExpression::new_string(item.name.clone())),
-            ("server".to_owned(), RestrictedExpression::new_string(item.server.clone())),
-            ("class".to_owned(), RestrictedExpression::new_string(class.as_str().to_owned())),
-            ("level".to_owned(), RestrictedExpression::new_long(class.level())),
+            (
+                "name".to_owned(),
+                RestrictedExpression::new_string(item.name.clone()),
+            ),
+            (
+                "server".to_owned(),
+                RestrictedExpression::new_string(item.server.clone()),
+            ),
+            (
+                "class".to_owned(),
+                RestrictedExpression::new_string(class.as_str().to_owned()),
+            ),
+            (
+                "level".to_owned(),
+                RestrictedExpression::new_long(class.level()),
+            ),
         ];
         if let Some(environment) = &item.environment {
             attributes.push((
@@ -231,7 +256,8 @@ impl PolicySet {
                 }
             }
         }
-        let entities = Entities::from_entities(entities, None).map_err(|error| error.to_string())?;
+        let entities =
+            Entities::from_entities(entities, None).map_err(|error| error.to_string())?;
         let context = context_at(names, now)?;
         let action = uid(&names.action, request.cedar_action());
         let cedar_request = Request::new(user, action, resource, context, None)
@@ -295,9 +321,13 @@ fn context_at(names: &CedarNames, now: SystemTime) -> Result<Context, String> {
     if let Some(context) = cached {
         return Ok(context);
     }
-    let argument = |type_name: &EntityTypeName| RestrictedExpression::new_entity_uid(uid(type_name, ""));
+    let argument =
+        |type_name: &EntityTypeName| RestrictedExpression::new_entity_uid(uid(type_name, ""));
     let context = Context::from_pairs([
-        ("now".to_owned(), RestrictedExpression::new_datetime(cedar_datetime(now))),
+        (
+            "now".to_owned(),
+            RestrictedExpression::new_datetime(cedar_datetime(now)),
+        ),
         (
             "args".to_owned(),
             RestrictedExpression::new_record([

@@ -41,7 +41,10 @@ pub enum Location {
 impl fmt::Display for Location {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Grant { number, id: Some(id) } => write!(formatter, "grant {number} (`{id}`)"),
+            Self::Grant {
+                number,
+                id: Some(id),
+            } => write!(formatter, "grant {number} (`{id}`)"),
             Self::Grant { number, id: None } => write!(formatter, "grant {number}"),
             Self::File {
                 name,

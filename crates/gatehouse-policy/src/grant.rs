@@ -137,7 +137,10 @@ pub(crate) fn check_grant(number: usize, raw: &RawGrant) -> Result<Grant, Vec<Pr
         problem(message);
         Audience::Everyone
     });
-    if raw.servers.is_none() && raw.tools.is_none() && raw.prompts.is_none() && raw.resources.is_none()
+    if raw.servers.is_none()
+        && raw.tools.is_none()
+        && raw.prompts.is_none()
+        && raw.resources.is_none()
     {
         problem(
             "a grant must name `servers`, `tools`, `prompts` or `resources`; use `servers = [\"*\"]` for everything".to_owned(),
@@ -146,7 +149,9 @@ pub(crate) fn check_grant(number: usize, raw: &RawGrant) -> Result<Grant, Vec<Pr
     let mut patterns = |key: &str, list: &Option<Vec<String>>| -> Option<Vec<Glob>> {
         let list = list.as_ref()?;
         if list.is_empty() {
-            problem(format!("`{key}` is empty and would match nothing; remove it or add a pattern"));
+            problem(format!(
+                "`{key}` is empty and would match nothing; remove it or add a pattern"
+            ));
         }
         let mut globs = Vec::new();
         for pattern in list {
@@ -163,10 +168,10 @@ pub(crate) fn check_grant(number: usize, raw: &RawGrant) -> Result<Grant, Vec<Pr
         prompts: patterns("prompts", &raw.prompts),
         resources: patterns("resources", &raw.resources),
     };
-    if let Some(environment) = &raw.environment {
-        if environment.is_empty() || environment.chars().any(char::is_control) {
-            problem("`environment` must be a non-empty name such as `production`".to_owned());
-        }
+    if let Some(environment) = &raw.environment
+        && (environment.is_empty() || environment.chars().any(char::is_control))
+    {
+        problem("`environment` must be a non-empty name such as `production`".to_owned());
     }
     let mut arguments = Vec::new();
     for (position, condition) in raw.arguments.iter().enumerate() {
@@ -189,7 +194,11 @@ pub(crate) fn check_grant(number: usize, raw: &RawGrant) -> Result<Grant, Vec<Pr
         ),
         (None, _) => None,
     };
-    if raw.reason.as_deref().is_some_and(|reason| reason.trim().is_empty()) {
+    if raw
+        .reason
+        .as_deref()
+        .is_some_and(|reason| reason.trim().is_empty())
+    {
         problem("`reason` is empty".to_owned());
     }
 
@@ -250,7 +259,10 @@ fn check_audience(to: &[String]) -> Result<Audience, String> {
         };
         let (PrincipalRef::User(id) | PrincipalRef::Group(id) | PrincipalRef::Team(id)) = &parsed;
         if id.is_empty() || id.chars().any(char::is_control) {
-            return Err(format!("`to` entry `{}` has an empty or unprintable name", entry.escape_debug()));
+            return Err(format!(
+                "`to` entry `{}` has an empty or unprintable name",
+                entry.escape_debug()
+            ));
         }
         principals.push(parsed);
     }
@@ -263,7 +275,12 @@ fn check_argument(raw: &RawArgumentCondition) -> Result<ArgumentCondition, Strin
         return Err("`arg` (the argument name) is missing".to_owned());
     }
     let range = raw.min.is_some() || raw.max.is_some();
-    let kinds = [raw.under.is_some(), raw.one_of.is_some(), raw.matches.is_some(), range];
+    let kinds = [
+        raw.under.is_some(),
+        raw.one_of.is_some(),
+        raw.matches.is_some(),
+        range,
+    ];
     if kinds.iter().filter(|given| **given).count() != 1 {
         return Err(format!(
             "argument `{}` needs exactly one test: `under`, `one_of`, `matches`, or `min`/`max`",
@@ -274,7 +291,10 @@ fn check_argument(raw: &RawArgumentCondition) -> Result<ArgumentCondition, Strin
         let normalized = normalize_path(directory)
             .filter(|path| path.starts_with('/') || path.get(1..3) == Some(":/"))
             .ok_or_else(|| {
-                format!("`under = \"{}\"` must be an absolute path without `..`", directory.escape_debug())
+                format!(
+                    "`under = \"{}\"` must be an absolute path without `..`",
+                    directory.escape_debug()
+                )
             })?;
         ArgumentTest::Under(normalized)
     } else if let Some(values) = &raw.one_of {
@@ -285,10 +305,13 @@ fn check_argument(raw: &RawArgumentCondition) -> Result<ArgumentCondition, Strin
     } else if let Some(pattern) = &raw.matches {
         ArgumentTest::Matches(Glob::new(pattern)?)
     } else {
-        if let (Some(min), Some(max)) = (raw.min, raw.max) {
-            if min > max {
-                return Err(format!("argument `{}`: `min` {min} is above `max` {max}", raw.arg));
-            }
+        if let (Some(min), Some(max)) = (raw.min, raw.max)
+            && min > max
+        {
+            return Err(format!(
+                "argument `{}`: `min` {min} is above `max` {max}",
+                raw.arg
+            ));
         }
         ArgumentTest::Range {
             min: raw.min,
@@ -304,11 +327,16 @@ fn check_argument(raw: &RawArgumentCondition) -> Result<ArgumentCondition, Strin
 /// Parses an RFC 3339 expiry.
 fn check_expiry(text: &str) -> Result<Expiry, String> {
     let parsed = DateTime::parse_from_rfc3339(text).map_err(|error| {
-        format!("`expires = \"{}\"` is not an RFC 3339 time such as 2026-07-01T00:00:00Z ({error})", text.escape_debug())
+        format!(
+            "`expires = \"{}\"` is not an RFC 3339 time such as 2026-07-01T00:00:00Z ({error})",
+            text.escape_debug()
+        )
     })?;
     let utc = parsed.with_timezone(&Utc);
     if !(1..=9999).contains(&utc.year()) {
-        return Err(format!("`expires = \"{text}\"` is outside the years 1 to 9999"));
+        return Err(format!(
+            "`expires = \"{text}\"` is outside the years 1 to 9999"
+        ));
     }
     Ok(Expiry {
         unix_millis: utc.timestamp_millis(),

@@ -114,10 +114,10 @@ impl RuleFilter {
         {
             return false;
         }
-        if let Some(servers) = servers {
-            if !servers.iter().any(|glob| glob.matches(&item.server)) {
-                return false;
-            }
+        if let Some(servers) = servers
+            && !servers.iter().any(|glob| glob.matches(&item.server))
+        {
+            return false;
         }
         if items.is_everything() {
             return true;
@@ -176,7 +176,11 @@ impl RuleIndex {
                 index.everyone.push(position);
             }
             for principal in principals {
-                index.by_principal.entry(principal).or_default().push(position);
+                index
+                    .by_principal
+                    .entry(principal)
+                    .or_default()
+                    .push(position);
             }
         }
         index

@@ -12,7 +12,7 @@
 //! reads the clock; the caller passes `now`, so every decision is a pure function of the
 //! policy, the request and that instant, and is tested by tables.
 
-#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod args;
 mod cedar_text;

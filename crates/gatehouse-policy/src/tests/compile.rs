@@ -104,7 +104,10 @@ fn unknown_keys_are_refused() {
         tool = ["a__*"]"#,
     )
     .expect_err("misspelt key");
-    assert!(error.to_string().contains("unknown field `tool`"), "{error}");
+    assert!(
+        error.to_string().contains("unknown field `tool`"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -112,18 +115,27 @@ fn cedar_problems_are_located() {
     let syntax = refused(
         "cedar = '''\npermit (principal, action, resource);\n\npermit (principal, action resource);\n'''",
     );
-    assert!(syntax.starts_with("policy refused: test.cedar line 3: "), "{syntax}");
+    assert!(
+        syntax.starts_with("policy refused: test.cedar line 3: "),
+        "{syntax}"
+    );
 
     let schema = refused(
         "cedar = '''\npermit (principal, action, resource);\n@id(\"owner-check\")\npermit (principal, action, resource is Tool)\n  when { resource.owner == principal };\n'''",
     );
-    assert!(schema.starts_with("policy refused: test.cedar line 4: "), "{schema}");
+    assert!(
+        schema.starts_with("policy refused: test.cedar line 4: "),
+        "{schema}"
+    );
     assert!(schema.contains("owner"), "{schema}");
 
     let unguarded = refused(
         "cedar = '''\npermit (principal, action, resource) when { resource.environment == \"production\" };\n'''",
     );
-    assert!(unguarded.starts_with("policy refused: test.cedar line 1: "), "{unguarded}");
+    assert!(
+        unguarded.starts_with("policy refused: test.cedar line 1: "),
+        "{unguarded}"
+    );
 
     let template = refused("cedar = '''\npermit (principal == ?principal, action, resource);\n'''");
     assert!(template.contains("templates"), "{template}");

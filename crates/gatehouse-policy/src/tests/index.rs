@@ -65,15 +65,45 @@ arguments = [{ arg = "n", max = 3 }]
 fn prefilter_matches_full_evaluation() {
     let set = compile(POLICY).expect("compiles");
     let principals = [
-        Principal { user: "u1".into(), groups: vec![], teams: vec![] },
-        Principal { user: "u2".into(), groups: vec!["g1".into()], teams: vec![] },
-        Principal { user: "u3".into(), groups: vec!["g2".into()], teams: vec!["t1".into()] },
-        Principal { user: "u4".into(), groups: vec![], teams: vec!["t2".into()] },
-        Principal { user: "g1".into(), groups: vec![], teams: vec!["g1".into()] },
+        Principal {
+            user: "u1".into(),
+            groups: vec![],
+            teams: vec![],
+        },
+        Principal {
+            user: "u2".into(),
+            groups: vec!["g1".into()],
+            teams: vec![],
+        },
+        Principal {
+            user: "u3".into(),
+            groups: vec!["g2".into()],
+            teams: vec!["t1".into()],
+        },
+        Principal {
+            user: "u4".into(),
+            groups: vec![],
+            teams: vec!["t2".into()],
+        },
+        Principal {
+            user: "g1".into(),
+            groups: vec![],
+            teams: vec!["g1".into()],
+        },
     ];
     let names = [
-        "a__get", "b__x", "b__get_x", "d__e", "file:///etc", "q\"uote", "back\\slash", "",
-        "*", "a*b", "\\*", "A__GET",
+        "a__get",
+        "b__x",
+        "b__get_x",
+        "d__e",
+        "file:///etc",
+        "q\"uote",
+        "back\\slash",
+        "",
+        "*",
+        "a*b",
+        "\\*",
+        "A__GET",
     ];
     let kinds = [
         ItemKind::Tool(crate::Class::Read),
@@ -90,7 +120,9 @@ fn prefilter_matches_full_evaluation() {
     for principal in &principals {
         for name in names {
             for kind in kinds {
-                for (server, environment) in servers.iter().flat_map(|s| environments.map(|e| (s, e))) {
+                for (server, environment) in
+                    servers.iter().flat_map(|s| environments.map(|e| (s, e)))
+                {
                     for now in times {
                         for action in [Action::List, Action::Use] {
                             let item = Item {
@@ -99,10 +131,18 @@ fn prefilter_matches_full_evaluation() {
                                 name: name.into(),
                                 environment: environment.map(str::to_owned),
                             };
-                            let request = DecisionRequest { principal, action, item: &item, arguments };
+                            let request = DecisionRequest {
+                                principal,
+                                action,
+                                item: &item,
+                                arguments,
+                            };
                             let filtered = summary(&set.decide(&request, now));
                             let full = summary(&set.decide_unfiltered(&request, now));
-                            assert_eq!(filtered, full, "{principal:?} {action:?} {item:?} at {now:?}");
+                            assert_eq!(
+                                filtered, full,
+                                "{principal:?} {action:?} {item:?} at {now:?}"
+                            );
                             compared += 1;
                         }
                     }

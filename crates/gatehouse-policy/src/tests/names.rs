@@ -4,7 +4,13 @@ use crate::{is_canonical_name, normalize_path};
 
 #[test]
 fn canonical_names() {
-    for good in ["sentry__resolve_issue", "a", "file:///workspace/a.md", "Code Review", "a.b-c/d"] {
+    for good in [
+        "sentry__resolve_issue",
+        "a",
+        "file:///workspace/a.md",
+        "Code Review",
+        "a.b-c/d",
+    ] {
         assert!(is_canonical_name(good), "{good:?} should be canonical");
     }
     for bad in [
