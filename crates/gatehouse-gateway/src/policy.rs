@@ -32,9 +32,15 @@ pub enum PolicyGate {
 /// Proof that a request was authorized. It cannot be made outside this module.
 #[derive(Debug)]
 pub struct Permit {
-    /// The decision, when a policy is enforced.
-    pub decision: Option<Decision>,
-    _sealed: (),
+    /// The decision, when a policy is enforced. Private, so that no other module can build one.
+    decision: Option<Decision>,
+}
+
+impl Permit {
+    /// The decision that allowed the request, when a policy is enforced.
+    pub fn decision(&self) -> Option<&Decision> {
+        self.decision.as_ref()
+    }
 }
 
 impl PolicyGate {
@@ -182,10 +188,7 @@ impl Gateway {
         arguments: Option<&Map<String, Value>>,
     ) -> Result<Permit, GatewayError> {
         let Some(policy) = self.policy.current() else {
-            return Ok(Permit {
-                decision: None,
-                _sealed: (),
-            });
+            return Ok(Permit { decision: None });
         };
         let principal = principal(who);
         let request = DecisionRequest {
@@ -201,7 +204,6 @@ impl Gateway {
         if decision.is_allowed() {
             Ok(Permit {
                 decision: Some(decision),
-                _sealed: (),
             })
         } else {
             tracing::info!(user = %principal.user, item = %item.name, rules = ?decision.rules, reason = %decision.reason, "denied");
