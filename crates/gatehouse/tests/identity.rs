@@ -231,3 +231,90 @@ fn the_gateway_is_an_oauth_protected_resource() {
         );
     }
 }
+
+/// A JWT with this header and payload and a junk signature.
+fn forged_token(header: &serde_json::Value, claims: &serde_json::Value) -> String {
+    use base64::Engine;
+    let encode = |value: &serde_json::Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string())
+    };
+    format!("{}.{}.c2lnbmF0dXJl", encode(header), encode(claims))
+}
+
+#[test]
+fn bad_tokens_are_refused_before_any_server_is_started() {
+    let dir = tempfile::tempdir().unwrap();
+    // The issuer is never reachable: every token here must be refused without a key fetch.
+    let config = format!(
+        "[gateway]\nlisten = \"127.0.0.1:0\"\n\n[auth]\nresource_url = \"https://mcp.example.com/mcp\"\n\n[auth.oidc]\nissuer = \"http://127.0.0.1:9\"\n\n{}",
+        demo_server("demo")
+    );
+    let gateway = Gateway::start_in(dir, &config);
+    let claims = json!({"iss": "http://127.0.0.1:9", "aud": "https://mcp.example.com/mcp", "sub": "mallory", "exp": 4102444800u64});
+    let tokens = [
+        (
+            "alg none",
+            forged_token(&json!({"alg": "none", "typ": "JWT"}), &claims),
+        ),
+        (
+            "hs256",
+            forged_token(&json!({"alg": "HS256", "typ": "JWT", "kid": "k"}), &claims),
+        ),
+        (
+            "string exp",
+            forged_token(
+                &json!({"alg": "RS256", "kid": "k"}),
+                &json!({"sub": "mallory", "exp": "never"}),
+            ),
+        ),
+        (
+            "jku",
+            forged_token(
+                &json!({"alg": "RS256", "jku": "http://127.0.0.1:9/keys"}),
+                &claims,
+            ),
+        ),
+        ("not a jwt", "definitely-not-a-token".to_owned()),
+    ];
+    let call = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"demo__echo","arguments":{"text":"x"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}"#;
+    for (case, token) in tokens {
+        let authorization = format!("Bearer {token}");
+        let reply = gateway.post(
+            call,
+            &[
+                ("authorization", &authorization),
+                ("mcp-protocol-version", "2026-07-28"),
+                ("mcp-method", "tools/call"),
+                ("mcp-name", "demo__echo"),
+            ],
+        );
+        assert_eq!(reply.status, 401, "{case}: {:?}", reply.messages);
+    }
+    assert!(
+        gateway
+            .log()
+            .matches("request refused: identity not accepted")
+            .count()
+            >= 5
+    );
+    let children = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| std::fs::read_to_string(entry.path().join("stat")).ok())
+        .filter(|stat| {
+            let after = stat
+                .rsplit_once(')')
+                .map(|(_, rest)| rest)
+                .unwrap_or_default();
+            after
+                .split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<u32>().ok())
+                == Some(gateway.pid())
+        })
+        .count();
+    assert_eq!(
+        children, 0,
+        "no server may be started for a refused request"
+    );
+}
