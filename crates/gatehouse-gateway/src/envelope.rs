@@ -138,7 +138,7 @@ pub fn classify(
     let id = session_header(headers).ok_or(GatewayError::SessionRequired)?;
     let session = sessions.get(id).ok_or(GatewayError::SessionNotFound)?;
     // A session is bound to the identity and credential that opened it.
-    if session.owner.user() != who.user() || session.owner.credential() != who.credential() {
+    if !session.is_owned_by(who) {
         return Err(GatewayError::SessionNotOwned);
     }
     if let Some(version) = header_version

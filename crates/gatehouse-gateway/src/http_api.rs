@@ -405,18 +405,10 @@ async fn get_mcp(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
-    let who = match identify(&gateway, &headers, peer).await {
-        Ok(who) => who,
-        Err(refused) => return refused,
-    };
-    if envelope::session_header(&headers).is_none() {
-        return method_not_allowed(
-            "GET opens a legacy session stream and needs Mcp-Session-Id; 2026-07-28 clients use subscriptions/listen",
-        );
-    };
-    let session = match owned_session(&gateway, &headers, &who) {
+    let missing = "GET opens a legacy session stream and needs Mcp-Session-Id; 2026-07-28 clients use subscriptions/listen";
+    let session = match session_request(&gateway, &headers, peer, missing).await {
         Ok(session) => session,
-        Err(error) => return error_response(&error, Value::Null),
+        Err(refused) => return refused,
     };
     let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
     session.attach_get_stream(sender.clone());
@@ -432,20 +424,29 @@ async fn delete_mcp(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
-    let who = match identify(&gateway, &headers, peer).await {
-        Ok(who) => who,
-        Err(refused) => return refused,
-    };
-    if envelope::session_header(&headers).is_none() {
-        return method_not_allowed("DELETE ends a legacy session and needs Mcp-Session-Id");
-    }
-    match owned_session(&gateway, &headers, &who) {
+    let missing = "DELETE ends a legacy session and needs Mcp-Session-Id";
+    match session_request(&gateway, &headers, peer, missing).await {
         Ok(session) => {
             gateway.sessions.remove(&session.id);
             StatusCode::OK.into_response()
         }
-        Err(error) => error_response(&error, Value::Null),
+        Err(refused) => refused,
     }
+}
+
+/// The session a GET or DELETE is about: the caller is identified, the request must name a
+/// session (405 otherwise, as these methods mean nothing without one), and it must be theirs.
+async fn session_request(
+    gateway: &Gateway,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+    missing: &str,
+) -> Result<Arc<crate::session::Session>, Response> {
+    let who = identify(gateway, headers, peer).await?;
+    if envelope::session_header(headers).is_none() {
+        return Err(method_not_allowed(missing));
+    }
+    owned_session(gateway, headers, &who).map_err(|error| error_response(&error, Value::Null))
 }
 
 /// RFC 9728 protected resource metadata, served without authentication so clients can start

@@ -43,6 +43,11 @@ impl Session {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Whether `who` opened this session, with the same credential.
+    pub fn is_owned_by(&self, who: &crate::identity::Who) -> bool {
+        self.owner.user() == who.user() && self.owner.credential() == who.credential()
+    }
+
     /// The log level set with `logging/setLevel`.
     pub fn log_level(&self) -> Option<String> {
         self.state().log_level.clone()

@@ -12,7 +12,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{Gateway, demo_server};
+use support::{Gateway, child_pids, demo_server};
 
 fn tool_names(result: &Value) -> Vec<String> {
     result["tools"]
@@ -642,30 +642,4 @@ fn an_http_upstream_is_relayed_in_both_eras_with_progress() {
         .collect();
     assert_eq!(progress.len(), 2, "{:?}", counted.messages);
     assert!(progress.iter().all(|m| m["params"]["progressToken"] == 5));
-}
-
-/// Processes whose parent is `pid`.
-fn child_pids(pid: u32) -> Vec<u32> {
-    let mut children = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(candidate) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{candidate}/stat")) else {
-            continue;
-        };
-        let after_name = stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest)
-            .unwrap_or_default();
-        let parent = after_name
-            .split_whitespace()
-            .nth(1)
-            .and_then(|p| p.parse::<u32>().ok());
-        if parent == Some(pid) {
-            children.push(candidate);
-        }
-    }
-    children.sort();
-    children
 }

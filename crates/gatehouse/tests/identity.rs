@@ -13,23 +13,12 @@ use std::io::Read;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::{Gateway, demo_server, run_cli};
+use support::{Gateway, child_pids, demo_server, keyed_config, run_cli};
 
 /// A gateway with API keys on, and the keys of alice and bob.
 fn gateway_with_keys() -> (Gateway, String, String, String) {
     let dir = tempfile::tempdir().unwrap();
-    let pepper = dir.path().join("pepper");
-    std::fs::write(
-        &pepper,
-        "a pepper of at least thirty-two bytes, for tests only",
-    )
-    .unwrap();
-    let config = format!(
-        "[gateway]\nlisten = \"127.0.0.1:0\"\n\n[auth.api_keys]\npepper_file = {:?}\n\n{}",
-        pepper.display().to_string(),
-        demo_server("demo")
-    );
-    std::fs::write(dir.path().join("gatehouse.toml"), &config).unwrap();
+    let config = keyed_config(dir.path(), &demo_server("demo"));
     let mut keys = Vec::new();
     for user in ["alice", "bob"] {
         let (ok, _, err) = run_cli(dir.path(), &["user", "add", user]);
@@ -297,22 +286,7 @@ fn bad_tokens_are_refused_before_any_server_is_started() {
             .count()
             >= 5
     );
-    let children = std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|entry| std::fs::read_to_string(entry.path().join("stat")).ok())
-        .filter(|stat| {
-            let after = stat
-                .rsplit_once(')')
-                .map(|(_, rest)| rest)
-                .unwrap_or_default();
-            after
-                .split_whitespace()
-                .nth(1)
-                .and_then(|p| p.parse::<u32>().ok())
-                == Some(gateway.pid())
-        })
-        .count();
+    let children = child_pids(gateway.pid()).len();
     assert_eq!(
         children, 0,
         "no server may be started for a refused request"

@@ -10,7 +10,7 @@
 mod support;
 
 use serde_json::{Value, json};
-use support::{Gateway, demo_server, run_cli};
+use support::{Gateway, demo_server, keyed_config, run_cli};
 
 const GRANTS: &str = r#"
 [[grant]]
@@ -40,18 +40,7 @@ struct Setup {
 
 fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
-    let pepper = dir.path().join("pepper");
-    std::fs::write(
-        &pepper,
-        "a pepper of at least thirty-two bytes, for tests only",
-    )
-    .unwrap();
-    let config = format!(
-        "[gateway]\nlisten = \"127.0.0.1:0\"\n\n[auth.api_keys]\npepper_file = {:?}\n{GRANTS}\n{}",
-        pepper.display().to_string(),
-        demo_server("demo")
-    );
-    std::fs::write(dir.path().join("gatehouse.toml"), &config).unwrap();
+    let config = keyed_config(dir.path(), &format!("{GRANTS}\n{}", demo_server("demo")));
     let cli = |args: &[&str]| {
         let (ok, out, err) = run_cli(dir.path(), args);
         assert!(ok, "gatehouse {args:?}: {out}{err}");

@@ -102,6 +102,24 @@ pub struct ServerInfo {
     pub instructions: Option<String>,
 }
 
+impl ServerInfo {
+    /// What a `server/discover` or `initialize` result says about the server.
+    fn from_result(era: Era, result: &Value, implementation: Option<&Value>) -> Self {
+        Self {
+            era,
+            capabilities: result
+                .get("capabilities")
+                .cloned()
+                .unwrap_or_else(|| json!({})),
+            implementation: implementation.cloned().unwrap_or_else(|| json!({})),
+            instructions: result
+                .get("instructions")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        }
+    }
+}
+
 /// The state of an upstream, for operators.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Status {
@@ -673,23 +691,11 @@ impl Upstream {
         if !supported.iter().any(|v| v.as_str() == Some(MODERN_VERSION)) {
             return None;
         }
-        Some(ServerInfo {
-            era: Era::Modern,
-            capabilities: result
-                .get("capabilities")
-                .cloned()
-                .unwrap_or_else(|| json!({})),
-            implementation: result
-                .pointer("/_meta")
-                .and_then(|meta| meta.get(era::META_SERVER_INFO))
-                .or_else(|| result.get("serverInfo"))
-                .cloned()
-                .unwrap_or_else(|| json!({})),
-            instructions: result
-                .get("instructions")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-        })
+        let implementation = result
+            .pointer("/_meta")
+            .and_then(|meta| meta.get(era::META_SERVER_INFO))
+            .or_else(|| result.get("serverInfo"));
+        Some(ServerInfo::from_result(Era::Modern, result, implementation))
     }
 
     async fn initialize(&self, link: &Link) -> Result<ServerInfo, UpstreamError> {
@@ -735,21 +741,11 @@ impl Upstream {
             "notifications/initialized",
             json!({}),
         ));
-        Ok(ServerInfo {
-            era: Era::Legacy(version),
-            capabilities: result
-                .get("capabilities")
-                .cloned()
-                .unwrap_or_else(|| json!({})),
-            implementation: result
-                .get("serverInfo")
-                .cloned()
-                .unwrap_or_else(|| json!({})),
-            instructions: result
-                .get("instructions")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-        })
+        Ok(ServerInfo::from_result(
+            Era::Legacy(version),
+            result,
+            result.get("serverInfo"),
+        ))
     }
 
     async fn handshake_call(

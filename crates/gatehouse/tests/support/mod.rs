@@ -26,6 +26,49 @@ pub fn fixture() -> PathBuf {
     binary
 }
 
+/// Writes a pepper into `dir` and returns a configuration with API keys on, followed by
+/// `rest` (grants, servers).
+pub fn keyed_config(dir: &Path, rest: &str) -> String {
+    let pepper = dir.join("pepper");
+    std::fs::write(
+        &pepper,
+        "a pepper of at least thirty-two bytes, for tests only",
+    )
+    .unwrap();
+    let config = format!(
+        "[gateway]\nlisten = \"127.0.0.1:0\"\n\n[auth.api_keys]\npepper_file = {:?}\n\n{rest}",
+        pepper.display().to_string()
+    );
+    std::fs::write(dir.join("gatehouse.toml"), &config).unwrap();
+    config
+}
+
+/// Processes whose parent is `pid`.
+pub fn child_pids(pid: u32) -> Vec<u32> {
+    let mut children = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(candidate) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{candidate}/stat")) else {
+            continue;
+        };
+        let after_name = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest)
+            .unwrap_or_default();
+        let parent = after_name
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse::<u32>().ok());
+        if parent == Some(pid) {
+            children.push(candidate);
+        }
+    }
+    children.sort();
+    children
+}
+
 /// A `[servers.NAME]` entry running the bundled demo server over stdio.
 pub fn demo_server(name: &str) -> String {
     format!(
