@@ -36,6 +36,10 @@ pub struct Config {
     pub grants: Vec<toml::Table>,
     /// Cedar policy files, as written (relative to the configuration file).
     pub policy_files: Vec<String>,
+    /// Whether a call is refused when its receipt cannot be written.
+    pub audit_fail_closed: bool,
+    /// Where receipts are also exported as JSON lines (`stdout` or a file), if anywhere.
+    pub audit_export: Option<String>,
 }
 
 /// Settings of the gateway's own HTTP endpoint.

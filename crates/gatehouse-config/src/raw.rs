@@ -29,6 +29,20 @@ pub struct RawConfig {
     /// Policy settings beyond the grants.
     #[serde(default)]
     pub policy: RawPolicySettings,
+    /// Audit receipts.
+    #[serde(default)]
+    pub audit: RawAudit,
+}
+
+/// The `[audit]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAudit {
+    /// `closed` (default): a call whose receipt cannot be written is refused with 503 and never
+    /// forwarded; `open`: calls go on and the gap is recorded when the log works again.
+    pub failure_mode: Option<String>,
+    /// Also write every receipt as a JSON line to `stdout` or to this file.
+    pub export: Option<String>,
 }
 
 /// The `[policy]` table.

@@ -51,6 +51,17 @@ pub fn parse(text: &str) -> Result<Config, ConfigError> {
             "must start with sqlite:// or postgres://",
         );
     }
+    let audit_fail_closed = match raw.audit.failure_mode.as_deref() {
+        None | Some("closed") => true,
+        Some("open") => false,
+        Some(other) => {
+            checker.problem(
+                &["audit", "failure_mode"],
+                format!("`{other}` is not `closed` or `open`"),
+            );
+            true
+        }
+    };
     if checker.problems.is_empty() {
         Ok(Config {
             gateway,
@@ -59,6 +70,8 @@ pub fn parse(text: &str) -> Result<Config, ConfigError> {
             auth: raw.auth.clone(),
             grants: raw.grant.clone(),
             policy_files: raw.policy.files.clone(),
+            audit_fail_closed,
+            audit_export: raw.audit.export.clone(),
         })
     } else {
         Err(ConfigError {

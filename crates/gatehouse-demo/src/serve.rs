@@ -49,6 +49,10 @@ where
         config,
     );
     let router = axum::Router::new().nest_service(MCP_PATH, service);
+    // Small SSE writes must not wait for the client's delayed ACK (Nagle): no delay.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, router).await?;
     Ok(())
 }

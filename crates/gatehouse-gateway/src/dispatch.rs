@@ -34,6 +34,8 @@ pub struct Call {
     pub cancel: CancellationToken,
     /// Who sent it.
     pub who: crate::identity::Who,
+    /// Its receipts.
+    pub trail: crate::audit::Trail,
 }
 
 impl Call {
@@ -64,7 +66,24 @@ impl Call {
 impl Gateway {
     /// Answers one request; the returned message is the response (result or error).
     pub async fn handle_request(&self, call: &Call) -> Value {
-        let outcome = self.answer(call).await;
+        let mut outcome = self.answer(call).await;
+        if !call.trail.relayed() {
+            // Answered by the gateway itself (or refused before any upstream): one decision
+            // receipt. Under a failing fail-closed audit the answer becomes a refusal.
+            let verdict = match &outcome {
+                Ok(_) => gatehouse_audit::Verdict::Allow,
+                Err(GatewayError::PolicyDenied { .. }) => gatehouse_audit::Verdict::Deny,
+                Err(_) => gatehouse_audit::Verdict::Error,
+            };
+            let error = outcome.as_ref().err();
+            if let Err(refusal) = self
+                .audit
+                .record_decision(&call.trail, verdict, error, None)
+                .await
+            {
+                outcome = Err(refusal);
+            }
+        }
         let mut response = match outcome {
             Ok(result) => jsonrpc::result(call.id.clone(), result),
             Err(error) => {
@@ -251,14 +270,14 @@ impl Gateway {
             _ => None,
         };
         let item = policy::describe(route.upstream.config(), kind, &name, definition.as_ref());
-        let _permit = self.authorize(&call.who, &item, arguments(call))?;
+        let permit = self.authorize(&call.who, &item, arguments(call))?;
         let mut message = call.message.clone();
         message["params"]["name"] = json!(route.upstream_name);
         let headers = match kind {
             ListKind::Tools => self.param_headers(&route, call).await?,
             _ => Vec::new(),
         };
-        let result = self.relay(&route, message, call, &headers).await?;
+        let result = self.relay(&route, message, call, &headers, &permit).await?;
         Ok(expose_result(&route, result))
     }
 
@@ -325,10 +344,10 @@ impl Gateway {
         let uri = call.string_param("uri")?;
         let route = self.hub.route_uri(&uri, &call.requester()).await?;
         let item = policy::describe(route.upstream.config(), ListKind::Resources, &uri, None);
-        let _permit = self.authorize(&call.who, &item, None)?;
+        let permit = self.authorize(&call.who, &item, None)?;
         let mut message = call.message.clone();
         message["params"]["uri"] = json!(route.upstream_name);
-        let mut result = self.relay(&route, message, call, &[]).await?;
+        let mut result = self.relay(&route, message, call, &[], &permit).await?;
         if let Some(contents) = result.get_mut("contents").and_then(Value::as_array_mut) {
             for content in contents {
                 expose_uri_member(&route, content, "uri");
@@ -340,6 +359,8 @@ impl Gateway {
     async fn subscribe(&self, call: &Call) -> Result<Value, GatewayError> {
         let uri = call.string_param("uri")?;
         let route = self.hub.route_uri(&uri, &call.requester()).await?;
+        let item = policy::describe(route.upstream.config(), ListKind::Resources, &uri, None);
+        let permit = self.authorize(&call.who, &item, None)?;
         let subscribing = call.method() == "resources/subscribe";
         if let Some(session) = call.caller.session() {
             if subscribing {
@@ -356,7 +377,7 @@ impl Gateway {
         }
         let mut message = call.message.clone();
         message["params"]["uri"] = json!(route.upstream_name);
-        self.relay(&route, message, call, &[]).await
+        self.relay(&route, message, call, &[], &permit).await
     }
 
     async fn complete(&self, call: &Call) -> Result<Value, GatewayError> {
@@ -365,7 +386,7 @@ impl Gateway {
             .pointer("/params/ref")
             .and_then(Value::as_object)
             .ok_or_else(|| GatewayError::InvalidParams("params.ref is required".to_owned()))?;
-        let (route, key) = match reference.get("type").and_then(Value::as_str) {
+        let (route, key, kind) = match reference.get("type").and_then(Value::as_str) {
             Some("ref/prompt") => {
                 let name = reference
                     .get("name")
@@ -376,6 +397,7 @@ impl Gateway {
                         .route_name(ListKind::Prompts, name, &call.requester())
                         .await?,
                     "name",
+                    ListKind::Prompts,
                 )
             }
             Some("ref/resource") => {
@@ -383,7 +405,11 @@ impl Gateway {
                     .get("uri")
                     .and_then(Value::as_str)
                     .unwrap_or_default();
-                (self.hub.route_uri(uri, &call.requester()).await?, "uri")
+                (
+                    self.hub.route_uri(uri, &call.requester()).await?,
+                    "uri",
+                    ListKind::Resources,
+                )
             }
             _ => {
                 return Err(GatewayError::InvalidParams(
@@ -391,9 +417,16 @@ impl Gateway {
                 ));
             }
         };
+        // Completing an argument of a prompt or resource needs the right to use it.
+        let exposed = reference
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let item = policy::describe(route.upstream.config(), kind, exposed, None);
+        let permit = self.authorize(&call.who, &item, None)?;
         let mut message = call.message.clone();
         message["params"]["ref"][key] = json!(route.upstream_name);
-        self.relay(&route, message, call, &[]).await
+        self.relay(&route, message, call, &[], &permit).await
     }
 
     async fn task_call(&self, call: &Call) -> Result<Value, GatewayError> {
@@ -415,9 +448,10 @@ impl Gateway {
         }
         let task_id = call.string_param("taskId")?;
         let route = self.hub.route_task(&task_id)?;
+        let permit = self.continue_task(&call.who, &task_id)?;
         let mut message = call.message.clone();
         message["params"]["taskId"] = json!(route.upstream_name);
-        let result = self.relay(&route, message, call, &[]).await?;
+        let result = self.relay(&route, message, call, &[], &permit).await?;
         Ok(expose_result(&route, result))
     }
 
@@ -426,12 +460,16 @@ impl Gateway {
         // server it could be meant for.
         match self.hub.upstreams() {
             // Under an enforced policy, only methods the gateway can govern are relayed.
-            [only] if !method.is_empty() && self.policy.current().is_none() => {
+            [only] if !method.is_empty() => {
+                let permit = self
+                    .open_permit()
+                    .ok_or_else(|| GatewayError::MethodNotFound(method.to_owned()))?;
                 let route = Route {
                     upstream: Arc::clone(only),
                     upstream_name: String::new(),
                 };
-                self.relay(&route, call.message.clone(), call, &[]).await
+                self.relay(&route, call.message.clone(), call, &[], &permit)
+                    .await
             }
             _ => Err(GatewayError::MethodNotFound(method.to_owned())),
         }

@@ -65,6 +65,11 @@ pub enum GatewayError {
         /// The rules that decided.
         rules: Vec<String>,
     },
+    /// The receipt could not be written and the audit fails closed: nothing was forwarded.
+    #[error(
+        "the audit trail cannot be written, so the request was refused and nothing was forwarded; try again shortly"
+    )]
+    AuditUnavailable(String),
     /// The upstream answered with this JSON-RPC error object; it is passed on as it is.
     #[error("the server answered with an error")]
     Relayed(Value),
@@ -90,6 +95,7 @@ impl GatewayError {
             GatewayError::CannotBridge(_) => code::INTERNAL_ERROR,
             GatewayError::MissingCapability { .. } => code::MISSING_REQUIRED_CLIENT_CAPABILITY,
             GatewayError::PolicyDenied { .. } => code::POLICY_DENIED,
+            GatewayError::AuditUnavailable(_) => code::AUDIT_UNAVAILABLE,
             GatewayError::Relayed(error) => error
                 .get("code")
                 .and_then(Value::as_i64)

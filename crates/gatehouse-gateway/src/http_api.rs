@@ -24,11 +24,13 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::Gateway;
+use crate::audit::Trail;
 use crate::dispatch::Call;
 use crate::envelope::{self, Caller};
 use crate::error::GatewayError;
 use crate::identity::Who;
 use crate::listen::ListenFilter;
+use gatehouse_audit::Verdict;
 
 /// Messages buffered per response stream before the sender waits.
 const STREAM_BUFFER: usize = 64;
@@ -165,25 +167,45 @@ async fn post_mcp(
 ) -> Response {
     let who = match identify(&gateway, &headers, peer).await {
         Ok(who) => who,
-        Err(refused) => return refused,
+        Err(refused) => {
+            let trail = Trail::new(None, peer, "(unauthenticated)", None);
+            let refusal = GatewayError::InvalidRequest("identity not accepted".to_owned());
+            // The refusal stands whether or not its receipt is written.
+            let _ = gateway
+                .audit
+                .record_decision(&trail, Verdict::Deny, Some(&refusal), None)
+                .await;
+            return refused;
+        }
     };
     let message = match crate::strict_json::from_slice(&body) {
         Ok(message) => message,
-        Err(error) => return error_response(&GatewayError::Parse(error.to_string()), Value::Null),
+        Err(error) => {
+            return refuse(
+                &gateway,
+                &who,
+                peer,
+                "(unreadable)",
+                GatewayError::Parse(error.to_string()),
+                Value::Null,
+            )
+            .await;
+        }
     };
     if message.is_array() {
         let error = GatewayError::InvalidRequest(
             "JSON-RPC batches are not supported; send one message per request".to_owned(),
         );
-        return error_response(&error, Value::Null);
+        return refuse(&gateway, &who, peer, "(batch)", error, Value::Null).await;
     }
     let id = message.get("id").cloned().unwrap_or(Value::Null);
+    let method = jsonrpc::method(&message).unwrap_or("(none)").to_owned();
     match jsonrpc::kind(&message) {
         Kind::Invalid => {
             let error = GatewayError::InvalidRequest(
                 "the body is not a JSON-RPC 2.0 request, notification or response".to_owned(),
             );
-            error_response(&error, id)
+            refuse(&gateway, &who, peer, &method, error, id).await
         }
         Kind::Response => accept_client_response(&gateway, &headers, message, &who),
         Kind::Notification => match envelope::classify(&headers, &message, &gateway.sessions, &who)
@@ -192,13 +214,30 @@ async fn post_mcp(
                 gateway.handle_notification(&caller, &message).await;
                 StatusCode::ACCEPTED.into_response()
             }
-            Err(error) => error_response(&error, Value::Null),
+            Err(error) => refuse(&gateway, &who, peer, &method, error, Value::Null).await,
         },
         Kind::Request => match envelope::classify(&headers, &message, &gateway.sessions, &who) {
-            Ok(caller) => answer_request(gateway, &headers, message, caller, who).await,
-            Err(error) => error_response(&error, id),
+            Ok(caller) => answer_request(gateway, &headers, message, caller, who, peer).await,
+            Err(error) => refuse(&gateway, &who, peer, &method, error, id).await,
         },
     }
+}
+
+/// Refuses a request before dispatch, with its receipt.
+async fn refuse(
+    gateway: &Gateway,
+    who: &Who,
+    peer: SocketAddr,
+    method: &str,
+    error: GatewayError,
+    id: Value,
+) -> Response {
+    let trail = Trail::new(Some(who), peer, method, None);
+    let _ = gateway
+        .audit
+        .record_decision(&trail, Verdict::Error, Some(&error), None)
+        .await;
+    error_response(&error, id)
 }
 
 fn accept_client_response(
@@ -240,6 +279,7 @@ async fn answer_request(
     message: Value,
     caller: Caller,
     who: Who,
+    peer: SocketAddr,
 ) -> Response {
     let id = message.get("id").cloned().unwrap_or(Value::Null);
     let method = jsonrpc::method(&message).unwrap_or_default().to_owned();
@@ -260,8 +300,9 @@ async fn answer_request(
         caller => caller,
     };
     if let Err(error) = gateway.preflight(&message, &caller, &who).await {
-        return error_response(&error, id);
+        return refuse(&gateway, &who, peer, &method, error, id).await;
     }
+    let caller_session_id = caller.session().map(|session| session.id.clone());
     let session_header = (method == "initialize")
         .then(|| caller.session().map(|s| s.id.clone()))
         .flatten();
@@ -296,6 +337,7 @@ async fn answer_request(
             caller,
             stream: None,
             cancel,
+            trail: Trail::new(Some(&who), peer, &method, caller_session_id.clone()),
             who,
         };
         let response = gateway.handle_request(&call).await;
@@ -312,6 +354,7 @@ async fn answer_request(
         caller,
         stream: Some(sender.clone()),
         cancel,
+        trail: Trail::new(Some(&who), peer, &method, caller_session_id),
         who,
     };
     let task = tokio::spawn(async move {
@@ -344,6 +387,7 @@ async fn answer_request(
 /// transport requires (unknown method 404; header, capability and version errors 400).
 fn json_response(response: Value, modern: bool, session_id: Option<String>) -> Response {
     let status = match jsonrpc::error_code(&response) {
+        Some(code::AUDIT_UNAVAILABLE) => StatusCode::SERVICE_UNAVAILABLE,
         Some(code::METHOD_NOT_FOUND) if modern => StatusCode::NOT_FOUND,
         Some(
             code::HEADER_MISMATCH

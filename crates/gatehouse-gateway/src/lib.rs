@@ -6,6 +6,8 @@
 //! Entry points: [`Gateway::new`] builds the state from a validated configuration and
 //! [`serve`] runs it on a listener until the shutdown future resolves.
 
+pub mod audit;
+pub mod audit_log;
 mod catalogs;
 mod dispatch;
 mod envelope;
@@ -39,6 +41,7 @@ pub struct Gateway {
     hub: Arc<Hub>,
     identity: identity::Identity,
     policy: policy::PolicyGate,
+    audit: audit::Audit,
     store: gatehouse_store::Store,
     streams: revocation::StreamRegistry,
     sessions: Arc<SessionTable>,
@@ -57,11 +60,13 @@ impl Gateway {
         store: gatehouse_store::Store,
         identity: identity::Identity,
         policy: policy::PolicyGate,
+        audit: audit::Audit,
     ) -> Arc<Self> {
         Arc::new(Self {
             hub: Hub::new(config),
             identity,
             policy,
+            audit,
             store,
             streams: revocation::StreamRegistry::default(),
             sessions: SessionTable::new(config.gateway.session_idle),
@@ -122,6 +127,10 @@ pub async fn serve(
             }
         }
     };
+    // Small SSE writes must not wait for the client's delayed ACK (Nagle): no delay.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let result = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<std::net::SocketAddr>(),

@@ -180,6 +180,27 @@ impl Gateway {
             .collect()
     }
 
+    /// A permit for anything, given only when no policy is enforced (for methods the policy
+    /// has no item for, which are relayed only then).
+    pub(crate) fn open_permit(&self) -> Option<Permit> {
+        self.policy
+            .current()
+            .is_none()
+            .then_some(Permit { decision: None })
+    }
+
+    /// A permit to follow up on a task: the task id routes only to the server that made it for
+    /// a call the policy allowed. Under an enforced policy the caller must be identified.
+    pub(crate) fn continue_task(&self, who: &Who, task_id: &str) -> Result<Permit, GatewayError> {
+        match (self.policy.current(), who) {
+            (Some(_), Who::Anonymous) => Err(GatewayError::PolicyDenied {
+                reason: format!("anonymous callers may not follow task `{task_id}`"),
+                rules: Vec::new(),
+            }),
+            _ => Ok(Permit { decision: None }),
+        }
+    }
+
     /// Decides whether the caller may use an item with these arguments.
     pub(crate) fn authorize(
         &self,

@@ -17,10 +17,13 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::Gateway;
+use crate::audit::CallFacts;
 use crate::dispatch::Call;
 use crate::envelope::Caller;
 use crate::error::GatewayError;
 use crate::parked::{Flight, HANDLE_PREFIX, INPUT_KEY, Parked};
+use crate::policy::Permit;
+use gatehouse_audit::{ErrorSource, Outcome, TargetKind};
 
 /// Most `input_required` rounds bridged for one request.
 const MAX_INPUT_ROUNDS: usize = 10;
@@ -42,6 +45,46 @@ impl Gateway {
     /// Sends `message` to the route's upstream and returns the result object. An error the
     /// upstream answered with becomes a JSON-RPC error for the client with the same code.
     pub(crate) async fn relay(
+        &self,
+        route: &Route,
+        message: Value,
+        call: &Call,
+        headers: &[(String, String)],
+        permit: &Permit,
+    ) -> Result<Value, GatewayError> {
+        // Intent before effect: nothing is forwarded until its receipt is durable.
+        let facts = CallFacts {
+            server: route.upstream.name().as_str(),
+            target: target_of(call),
+            decision: permit.decision(),
+            arguments: call.message.pointer("/params/arguments"),
+        };
+        let intent = self.audit.begin(&call.trail, facts).await?;
+        let result = self.relay_rounds(route, message, call, headers).await;
+        let (outcome, source) = match &result {
+            Ok(result) if result.get("isError") == Some(&Value::Bool(true)) => {
+                (Outcome::ToolError, Some(ErrorSource::Upstream))
+            }
+            Ok(_) => (Outcome::Ok, None),
+            Err(GatewayError::Upstream(gatehouse_mcp::upstream::UpstreamError::Timeout {
+                ..
+            })) => (Outcome::Timeout, Some(ErrorSource::Upstream)),
+            Err(GatewayError::Upstream(_) | GatewayError::Relayed(_)) => {
+                (Outcome::UpstreamError, Some(ErrorSource::Upstream))
+            }
+            Err(GatewayError::InvalidRequest(text)) if text.contains("cancelled") => {
+                (Outcome::Cancelled, Some(ErrorSource::Client))
+            }
+            Err(_) => (Outcome::UpstreamError, Some(ErrorSource::Gateway)),
+        };
+        self.audit
+            .complete(&call.trail, intent, outcome, source)
+            .await;
+        result
+    }
+
+    /// Relays a request, bridging `input_required` rounds for legacy clients.
+    async fn relay_rounds(
         &self,
         route: &Route,
         message: Value,
@@ -440,4 +483,18 @@ fn missing_capability(message: &Value, caller: &Caller) -> Option<Value> {
         &format!("the client did not declare the {capability} capability"),
         None,
     ))
+}
+
+/// What a call targets, for its receipt.
+fn target_of(call: &Call) -> Option<(TargetKind, String)> {
+    let params = call.message.get("params")?;
+    match call.method() {
+        "tools/call" => Some((TargetKind::Tool, params.get("name")?.as_str()?.to_owned())),
+        "prompts/get" => Some((TargetKind::Prompt, params.get("name")?.as_str()?.to_owned())),
+        "resources/read" | "resources/subscribe" | "resources/unsubscribe" => Some((
+            TargetKind::Resource,
+            params.get("uri")?.as_str()?.to_owned(),
+        )),
+        _ => None,
+    }
 }

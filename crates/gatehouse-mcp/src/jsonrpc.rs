@@ -22,6 +22,8 @@ pub mod code {
     pub const TIMEOUT: i64 = -32002;
     /// The gateway's policy does not allow the call (implementation-defined range).
     pub const POLICY_DENIED: i64 = -32003;
+    /// The audit trail cannot be written and fails closed (implementation-defined range).
+    pub const AUDIT_UNAVAILABLE: i64 = -32004;
     /// `Mcp-Method` / `Mcp-Name` headers disagree with the body (2026-07-28).
     pub const HEADER_MISMATCH: i64 = -32020;
     /// A client capability the request needs was not declared (2026-07-28).

@@ -2,6 +2,7 @@
 //! the bundled demo server. The only place where errors become exit codes.
 
 mod access;
+mod audit;
 mod people;
 mod servers;
 mod tools;
@@ -69,6 +70,9 @@ enum Command {
     /// Ask the policy: can this person call this tool, and why.
     #[command(subcommand)]
     Policy(access::PolicyCommand),
+    /// Read and verify the audit receipts.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// What a person can reach today, or (with --tool) who can call a tool.
     Access {
         /// The person.
@@ -133,6 +137,7 @@ fn run(cli: Cli) -> Result<()> {
         )),
         Command::Key(command) => runtime()?.block_on(people::key(&cli.config, command)),
         Command::Tools => runtime()?.block_on(tools::list(&cli.config)),
+        Command::Audit(command) => runtime()?.block_on(audit::run(&cli.config, command)),
         Command::Policy(command) => runtime()?.block_on(access::policy(&cli.config, command)),
         Command::Access { user, tool } => {
             runtime()?.block_on(access::access(&cli.config, user, tool))
@@ -235,15 +240,34 @@ async fn serve(path: &Path, listen: Option<std::net::SocketAddr>) -> Result<()> 
     if matches!(policy, gatehouse_gateway::policy::PolicyGate::Open) {
         tracing::warn!("no [auth] and no grants: every caller may see and call every tool");
     }
-    let gateway = gatehouse_gateway::Gateway::new(&config, store, identity, policy);
-    tokio::spawn(reload_policy_on_hangup(
+    let (audit, audit_task) = gatehouse_gateway::audit::Audit::open(
+        &store,
+        &base,
+        config.audit_fail_closed,
+        config.audit_export.as_deref(),
+    )
+    .await
+    .map_err(|problem| anyhow::anyhow!("audit: {problem}"))?;
+    let gateway = gatehouse_gateway::Gateway::new(&config, store, identity, policy, audit);
+    let reloader = tokio::spawn(reload_policy_on_hangup(
         path.to_owned(),
         std::sync::Arc::clone(&gateway),
     ));
     println!("gatehouse listening on http://{local}/mcp");
     std::io::stdout().flush()?;
     tracing::info!(address = %local, servers = config.servers.len(), "gateway started");
-    gatehouse_gateway::serve(gateway, listener, shutdown_signal()).await?;
+    let served = gatehouse_gateway::serve(gateway, listener, shutdown_signal()).await;
+    reloader.abort();
+    let _ = reloader.await;
+    served?;
+    // The writer appends what is queued and signs a final checkpoint once its handles are
+    // gone; a task still holding one must not keep the process from ending.
+    if tokio::time::timeout(std::time::Duration::from_secs(5), audit_task.join())
+        .await
+        .is_err()
+    {
+        tracing::warn!("the audit writer did not finish within 5 s");
+    }
     tracing::info!("gateway stopped");
     Ok(())
 }

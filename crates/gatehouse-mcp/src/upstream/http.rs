@@ -174,11 +174,16 @@ impl HttpWire {
             http::header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        let version = self
+        let recorded = self
             .protocol_version
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone();
+        // The era probe is itself a 2026-07-28 request and says so.
+        let version = match jsonrpc::method(message) {
+            Some("server/discover") => Some(MODERN_VERSION.to_owned()),
+            _ => recorded,
+        };
         if let Some(version) = &version
             && let Ok(value) = HeaderValue::from_str(version)
         {

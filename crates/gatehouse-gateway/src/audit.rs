@@ -1,0 +1,265 @@
+//! Receipts on every exit path. A request refused before dispatch gets a decision receipt
+//! from `http_api`; a request answered by the gateway itself gets one when it is answered; a
+//! request that reaches an upstream gets an intent receipt that is durable *before* it is
+//! forwarded, and a completion after (a dropped or crashed call leaves the intent `unknown`).
+//! When receipts cannot be written and the audit fails closed, nothing is forwarded and the
+//! client gets 503.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use gatehouse_audit::{
+    AuditKey, AuditWriter, CheckpointSigner, ClientInfo, Decision, ErrorSource, FailureMode,
+    JsonLinesSink, Outcome, Principal, Receipt, Target, TargetKind, Verdict, WriterConfig,
+    WriterTask,
+};
+use secrecy::ExposeSecret;
+use serde_json::Value;
+
+use crate::audit_log::StoreLog;
+use crate::error::GatewayError;
+use crate::identity::Who;
+
+/// File beside the configuration holding the checkpoint signing key.
+pub const SIGNING_KEY_FILE: &str = "audit-signing-key.json";
+/// File beside the configuration holding the key of argument digests.
+pub const DIGEST_KEY_FILE: &str = "audit-digest.key";
+
+/// The audit trail of the gateway.
+pub struct Audit {
+    writer: AuditWriter,
+    digest: AuditKey,
+}
+
+/// What one request's receipts have in common.
+pub struct Trail {
+    request_id: String,
+    started: Instant,
+    principal: Option<Principal>,
+    client: ClientInfo,
+    session_id: Option<String>,
+    method: String,
+    relayed: AtomicBool,
+}
+
+impl Trail {
+    /// The trail of a request from `who` at `peer`.
+    pub fn new(
+        who: Option<&Who>,
+        peer: SocketAddr,
+        method: &str,
+        session_id: Option<String>,
+    ) -> Self {
+        let principal = who.and_then(|who| match who {
+            Who::Anonymous => None,
+            Who::Person(person) => Some(Principal {
+                user: person.user().to_owned(),
+                groups: person.groups().to_vec(),
+                credential_id: Some(person.credential().to_string()),
+            }),
+        });
+        Self {
+            request_id: uuid::Uuid::new_v4().to_string(),
+            started: Instant::now(),
+            principal,
+            client: ClientInfo {
+                name: None,
+                address: Some(peer),
+            },
+            session_id,
+            method: method.to_owned(),
+            relayed: AtomicBool::new(false),
+        }
+    }
+
+    fn receipt(&self, verdict: Verdict) -> Receipt {
+        let mut receipt = Receipt::new(
+            self.request_id.clone(),
+            self.method.clone(),
+            Decision::new(verdict),
+        );
+        receipt.principal = self.principal.clone();
+        receipt.client = self.client.clone();
+        receipt.session_id = self.session_id.clone();
+        receipt.set_latency(self.started.elapsed());
+        receipt
+    }
+
+    /// Whether an intent receipt was written for this request.
+    pub fn relayed(&self) -> bool {
+        self.relayed.load(Ordering::Relaxed)
+    }
+}
+
+/// What a relayed call is about, for its intent receipt.
+pub struct CallFacts<'a> {
+    /// The server it goes to.
+    pub server: &'a str,
+    /// Its target, if the method names one.
+    pub target: Option<(TargetKind, String)>,
+    /// The rules that allowed it and the policy hash.
+    pub decision: Option<&'a gatehouse_policy::Decision>,
+    /// Its arguments, digested.
+    pub arguments: Option<&'a Value>,
+}
+
+impl Audit {
+    /// Opens the audit trail over the store, creating the keys beside the configuration on
+    /// first use, and starts its writer.
+    pub async fn open(
+        store: &gatehouse_store::Store,
+        folder: &Path,
+        fail_closed: bool,
+        export: Option<&str>,
+    ) -> Result<(Self, WriterTask), String> {
+        let signer = load_or_create(
+            &folder.join(SIGNING_KEY_FILE),
+            |text| {
+                CheckpointSigner::from_secret_json(&secrecy::SecretString::from(text.to_owned()))
+                    .map_err(|e| e.to_string())
+            },
+            || {
+                let signer = CheckpointSigner::generate().map_err(|e| e.to_string())?;
+                let text = signer.to_secret_json().expose_secret().to_owned();
+                Ok((signer, text))
+            },
+        )?;
+        let digest = load_or_create(
+            &folder.join(DIGEST_KEY_FILE),
+            |text| AuditKey::from_hex(text.trim()).map_err(|e| e.to_string()),
+            || {
+                let key = AuditKey::generate().map_err(|e| e.to_string())?;
+                let text = key.to_hex().expose_secret().to_owned();
+                Ok((key, text))
+            },
+        )?;
+        let mut sinks: Vec<Arc<dyn gatehouse_audit::ExportSink>> = Vec::new();
+        match export {
+            None => {}
+            Some("stdout") => sinks.push(Arc::new(JsonLinesSink::stdout())),
+            Some(path) => {
+                let sink = JsonLinesSink::append_to_file(Path::new(path))
+                    .await
+                    .map_err(|error| format!("audit export file {path}: {error}"))?;
+                sinks.push(Arc::new(sink));
+            }
+        }
+        let config = WriterConfig {
+            failure_mode: if fail_closed {
+                FailureMode::FailClosed
+            } else {
+                FailureMode::FailOpen
+            },
+            ..WriterConfig::default()
+        };
+        let (writer, task) =
+            AuditWriter::spawn(Arc::new(StoreLog(store.clone())), signer, config, sinks);
+        Ok((Self { writer, digest }, task))
+    }
+
+    /// Records a decision that did not reach an upstream. Under fail-closed, an error means the
+    /// request must be refused.
+    pub async fn record_decision(
+        &self,
+        trail: &Trail,
+        verdict: Verdict,
+        error: Option<&GatewayError>,
+        decision: Option<&gatehouse_policy::Decision>,
+    ) -> Result<(), GatewayError> {
+        let mut receipt = trail.receipt(verdict);
+        if let Some(decision) = decision {
+            receipt.decision.rule_ids = decision.rules.clone();
+            receipt.decision.policy_hash = Some(decision.policy_hash.to_string());
+        }
+        if let Some(GatewayError::PolicyDenied { rules, .. }) = error {
+            receipt.decision.rule_ids = rules.clone();
+        }
+        receipt.outcome = Some(if error.is_none() {
+            Outcome::Ok
+        } else {
+            Outcome::Unknown
+        });
+        receipt.error_source = error.map(|_| ErrorSource::Client);
+        let unavailable =
+            |error: gatehouse_audit::AuditError| GatewayError::AuditUnavailable(error.to_string());
+        let pending = self.writer.record(&receipt).await.map_err(unavailable)?;
+        // Fail-closed means the answer waits for its receipt to be durable.
+        pending.durable().await.map(drop).map_err(unavailable)
+    }
+
+    /// Durably records the intent of a call before it is forwarded.
+    pub async fn begin(
+        &self,
+        trail: &Trail,
+        facts: CallFacts<'_>,
+    ) -> Result<gatehouse_audit::Intent, GatewayError> {
+        let mut receipt = trail.receipt(Verdict::Allow);
+        receipt.server = Some(facts.server.to_owned());
+        receipt.target = facts.target.map(|(kind, name)| Target { kind, name });
+        if let Some(decision) = facts.decision {
+            receipt.decision.rule_ids = decision.rules.clone();
+            receipt.decision.policy_hash = Some(decision.policy_hash.to_string());
+        }
+        receipt.arguments_digest = facts
+            .arguments
+            .map(|arguments| self.digest.digest_value(arguments));
+        receipt.latency_us = None;
+        let intent = self
+            .writer
+            .begin(receipt)
+            .await
+            .map_err(|error| GatewayError::AuditUnavailable(error.to_string()))?;
+        trail.relayed.store(true, Ordering::Relaxed);
+        Ok(intent)
+    }
+
+    /// Records how a call ended. The upstream effect has happened, so a failure here is only
+    /// logged: the intent on record then verifies as `unknown`.
+    pub async fn complete(
+        &self,
+        trail: &Trail,
+        intent: gatehouse_audit::Intent,
+        outcome: Outcome,
+        source: Option<ErrorSource>,
+    ) {
+        let completion = gatehouse_audit::Completion {
+            outcome,
+            error_source: source,
+            latency: trail.started.elapsed(),
+        };
+        if let Err(error) = intent.complete(completion).await {
+            tracing::error!(%error, request = %trail.request_id, "completion receipt not written; the call verifies as unknown");
+        }
+    }
+}
+
+fn load_or_create<T>(
+    path: &Path,
+    parse: impl Fn(&str) -> Result<T, String>,
+    create: impl Fn() -> Result<(T, String), String>,
+) -> Result<T, String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse(&text).map_err(|error| format!("{}: {error}", path.display())),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let (value, text) = create()?;
+            write_private(path, &text)
+                .map_err(|error| format!("cannot write {}: {error}", path.display()))?;
+            Ok(value)
+        }
+        Err(error) => Err(format!("cannot read {}: {error}", path.display())),
+    }
+}
+
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(text.as_bytes())
+}
