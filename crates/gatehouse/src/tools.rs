@@ -13,8 +13,8 @@ pub(crate) async fn list(path: &Path) -> Result<()> {
     let store = crate::people::open_store(path, &config).await?;
     let entries = store.catalog_entries(None).await?;
     println!(
-        "{:<40} {:<16} {:<10} DESCRIPTION",
-        "TOOL", "SERVER", "HINTS"
+        "{:<40} {:<16} {:<12} {:<12} DESCRIPTION",
+        "TOOL", "SERVER", "CLASS", "FROM"
     );
     let mut shown = 0;
     for server in &config.servers {
@@ -23,8 +23,8 @@ pub(crate) async fn list(path: &Path) -> Result<()> {
             .find(|e| e.server == server.name.as_str() && e.kind == CatalogKind::Tools)
         else {
             println!(
-                "{:<40} {:<16} {:<10} (not learned yet: the gateway lists it on first use)",
-                "-", server.name, "-"
+                "{:<40} {:<16} {:<12} {:<12} (not learned yet: the gateway lists it on first use)",
+                "-", server.name, "-", "-"
             );
             continue;
         };
@@ -32,15 +32,18 @@ pub(crate) async fn list(path: &Path) -> Result<()> {
         let tools: Vec<Value> = serde_json::from_str(&entry.items_json).unwrap_or_default();
         for tool in &tools {
             let name = tool["name"].as_str().unwrap_or_default();
-            let hints = match (
-                tool.pointer("/annotations/readOnlyHint"),
-                tool.pointer("/annotations/destructiveHint"),
-            ) {
-                (Some(Value::Bool(true)), _) => "read-only",
-                (_, Some(Value::Bool(true))) => "destructive",
-                (_, Some(Value::Bool(false))) => "writes",
-                _ => "-",
-            };
+            // The same classification the policy uses: operator override, then annotations,
+            // then heuristics; ambiguous counts as write.
+            let operator = server
+                .classes
+                .get(name)
+                .and_then(|class| match class.as_str() {
+                    "read" => Some(gatehouse_policy::Class::Read),
+                    "write" => Some(gatehouse_policy::Class::Write),
+                    "destructive" => Some(gatehouse_policy::Class::Destructive),
+                    _ => None,
+                });
+            let (class, source) = gatehouse_policy::classify(tool, operator);
             let description = tool["description"]
                 .as_str()
                 .unwrap_or_default()
@@ -48,9 +51,11 @@ pub(crate) async fn list(path: &Path) -> Result<()> {
                 .next()
                 .unwrap_or_default();
             println!(
-                "{:<40} {:<16} {hints:<10} {description}",
+                "{:<40} {:<16} {:<12} {:<12} {description}",
                 namespace.expose_name(name),
-                server.name
+                server.name,
+                class.as_str(),
+                source.as_str()
             );
             shown += 1;
         }

@@ -238,3 +238,60 @@ fn policy_check_and_access_answer_for_humans() {
     let (ok, out, err) = run_cli(dir, &["policy", "test", table.to_str().unwrap()]);
     assert!(ok && out.contains("2 passed, 0 failed"), "{out}{err}");
 }
+
+#[test]
+fn a_per_user_server_runs_one_process_per_person_and_keeps_their_state_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let grant = "[[grant]]\nid = \"everyone\"\nto = [\"*\"]\ntools = [\"private__*\"]\naccess = \"write\"\n";
+    let server = format!("{}isolation = \"per_user\"\n", demo_server("private"));
+    let config = keyed_config(dir.path(), &format!("{grant}\n{server}"));
+    let mut keys = Vec::new();
+    for user in ["alice", "bob"] {
+        assert!(run_cli(dir.path(), &["user", "add", user]).0);
+        let (_, out, _) = run_cli(dir.path(), &["key", "issue", user]);
+        keys.push(out.lines().nth(1).unwrap().trim().to_owned());
+    }
+    let gateway = Gateway::start_in(dir, &config);
+    let (alice, bob) = (&keys[0], &keys[1]);
+    call(
+        &gateway,
+        alice,
+        "tools/call",
+        json!({"name": "private__add_note", "arguments": {"title": "mine", "body": "alice only"}}),
+    )
+    .result();
+    call(&gateway, alice, "tools/call", json!({"name": "private__add_note", "arguments": {"title": "again", "body": "still alice"}})).result();
+    let seen_by_bob = call(
+        &gateway,
+        bob,
+        "tools/call",
+        json!({"name": "private__list_notes", "arguments": {}}),
+    );
+    let seen_by_alice = call(
+        &gateway,
+        alice,
+        "tools/call",
+        json!({"name": "private__list_notes", "arguments": {}}),
+    );
+    let text = |reply: &support::Reply| {
+        reply.result()["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(
+        text(&seen_by_alice).contains("mine"),
+        "{}",
+        text(&seen_by_alice)
+    );
+    assert!(
+        !text(&seen_by_bob).contains("mine"),
+        "alice's state reached bob: {}",
+        text(&seen_by_bob)
+    );
+    assert_eq!(
+        support::child_pids(gateway.pid()).len(),
+        2,
+        "one process per person"
+    );
+}
