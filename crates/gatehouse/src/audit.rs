@@ -24,6 +24,9 @@ pub(crate) enum AuditCommand {
         /// How many.
         #[arg(short = 'n', long, default_value_t = 20)]
         count: u32,
+        /// Keep printing receipts as they are written, until interrupted.
+        #[arg(short = 'f', long)]
+        follow: bool,
     },
     /// Receipts matching filters, oldest first.
     Query {
@@ -39,6 +42,15 @@ pub(crate) enum AuditCommand {
         /// Only `allow`, `deny` or `error`.
         #[arg(long)]
         decision: Option<String>,
+        /// Only receipts at or after this time (RFC 3339, such as 2026-11-22T08:00:00Z).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only receipts before this time (RFC 3339).
+        #[arg(long)]
+        until: Option<String>,
+        /// Print JSON lines only, without sequence numbers.
+        #[arg(long)]
+        json: bool,
         /// At most this many.
         #[arg(long, default_value_t = 100)]
         limit: u32,
@@ -89,9 +101,18 @@ pub(crate) async fn run(path: &Path, command: AuditCommand) -> Result<()> {
             }
             println!("intact");
         }
-        AuditCommand::Tail { count } => {
+        AuditCommand::Tail { count, follow } => {
+            let mut next = 1;
             for receipt in store.receipts_tail(count).await? {
                 println!("{} {}", receipt.seq, receipt.body);
+                next = receipt.seq + 1;
+            }
+            while follow {
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                for receipt in store.receipts_range(next, 1000).await? {
+                    println!("{} {}", receipt.seq, receipt.body);
+                    next = receipt.seq + 1;
+                }
             }
         }
         AuditCommand::Query {
@@ -99,6 +120,9 @@ pub(crate) async fn run(path: &Path, command: AuditCommand) -> Result<()> {
             server,
             tool,
             decision,
+            since,
+            until,
+            json,
             limit,
         } => {
             let filter = ReceiptFilter {
@@ -106,14 +130,24 @@ pub(crate) async fn run(path: &Path, command: AuditCommand) -> Result<()> {
                 server,
                 tool,
                 decision,
+                since: since.as_deref().map(parse_time).transpose()?,
+                until: until.as_deref().map(parse_time).transpose()?,
                 limit,
                 order: ReceiptOrder::Ascending,
                 ..Default::default()
             };
             for record in store.query_receipts(&filter).await? {
-                println!("{} {}", record.receipt.seq, record.receipt.body);
-                if let Some(completion) = record.completion {
-                    println!("{}   completed: {}", completion.seq, completion.body);
+                let completion = record.completion.map(|completion| completion.body);
+                if json {
+                    println!("{}", record.receipt.body);
+                    if let Some(completion) = completion {
+                        println!("{completion}");
+                    }
+                } else {
+                    println!("{} {}", record.receipt.seq, record.receipt.body);
+                    if let Some(completion) = completion {
+                        println!("   completed: {completion}");
+                    }
                 }
             }
         }
@@ -125,4 +159,14 @@ pub(crate) async fn run(path: &Path, command: AuditCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// An RFC 3339 time as a store timestamp.
+fn parse_time(text: &str) -> Result<gatehouse_store::Timestamp> {
+    let time = chrono::DateTime::parse_from_rfc3339(text).with_context(|| {
+        format!("`{text}` is not an RFC 3339 time such as 2026-11-22T08:00:00Z")
+    })?;
+    Ok(gatehouse_store::Timestamp::from_unix_millis(
+        time.timestamp_millis(),
+    ))
 }

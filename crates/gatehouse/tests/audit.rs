@@ -96,6 +96,34 @@ fn every_exit_path_leaves_one_receipt_and_the_chain_verifies() {
     assert!(!text.contains(&key), "a key appeared in a receipt");
     let (ok, out, err) = run_cli(gateway.dir(), &["audit", "verify"]);
     assert!(ok && out.contains("intact"), "{out}{err}");
+    let (ok, out, _) = run_cli(
+        gateway.dir(),
+        &[
+            "audit",
+            "query",
+            "--user",
+            "alice",
+            "--decision",
+            "deny",
+            "--json",
+        ],
+    );
+    assert!(
+        ok && out.lines().count() == 1 && out.contains("demo__add_note"),
+        "{out}"
+    );
+    let (ok, out, _) = run_cli(
+        gateway.dir(),
+        &[
+            "audit",
+            "query",
+            "--since",
+            "2000-01-01T00:00:00Z",
+            "--until",
+            "2000-01-02T00:00:00Z",
+        ],
+    );
+    assert!(ok && out.is_empty(), "{out}");
 }
 
 #[test]
