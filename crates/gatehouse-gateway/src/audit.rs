@@ -162,20 +162,41 @@ impl Audit {
 
     /// Records a decision that did not reach an upstream. Under fail-closed, an error means the
     /// request must be refused.
+    pub async fn record_decision_about(
+        &self,
+        trail: &Trail,
+        verdict: Verdict,
+        error: Option<&GatewayError>,
+        target: Option<(TargetKind, String)>,
+    ) -> Result<(), GatewayError> {
+        self.record(trail, verdict, error, target).await
+    }
+
+    /// Records a decision that did not reach an upstream, about nothing in particular.
     pub async fn record_decision(
         &self,
         trail: &Trail,
         verdict: Verdict,
         error: Option<&GatewayError>,
-        decision: Option<&gatehouse_policy::Decision>,
+    ) -> Result<(), GatewayError> {
+        self.record(trail, verdict, error, None).await
+    }
+
+    async fn record(
+        &self,
+        trail: &Trail,
+        verdict: Verdict,
+        error: Option<&GatewayError>,
+        target: Option<(TargetKind, String)>,
     ) -> Result<(), GatewayError> {
         let mut receipt = trail.receipt(verdict);
-        if let Some(decision) = decision {
-            receipt.decision.rule_ids = decision.rules.clone();
-            receipt.decision.policy_hash = Some(decision.policy_hash.to_string());
-        }
-        if let Some(GatewayError::PolicyDenied { rules, .. }) = error {
+        receipt.target = target.map(|(kind, name)| Target { kind, name });
+        if let Some(GatewayError::PolicyDenied {
+            rules, policy_hash, ..
+        }) = error
+        {
             receipt.decision.rule_ids = rules.clone();
+            receipt.decision.policy_hash = Some(policy_hash.clone());
         }
         receipt.outcome = Some(if error.is_none() {
             Outcome::Ok

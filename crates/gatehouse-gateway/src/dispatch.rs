@@ -76,9 +76,10 @@ impl Gateway {
                 Err(_) => gatehouse_audit::Verdict::Error,
             };
             let error = outcome.as_ref().err();
+            let target = crate::relay::target_of(call);
             if let Err(refusal) = self
                 .audit
-                .record_decision(&call.trail, verdict, error, None)
+                .record_decision_about(&call.trail, verdict, error, target)
                 .await
             {
                 outcome = Err(refusal);

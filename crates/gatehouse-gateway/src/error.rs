@@ -64,6 +64,8 @@ pub enum GatewayError {
         reason: String,
         /// The rules that decided.
         rules: Vec<String>,
+        /// The hash of the policy in force.
+        policy_hash: String,
     },
     /// The receipt could not be written and the audit fails closed: nothing was forwarded.
     #[error(

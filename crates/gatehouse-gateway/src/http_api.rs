@@ -173,7 +173,7 @@ async fn post_mcp(
             // The refusal stands whether or not its receipt is written.
             let _ = gateway
                 .audit
-                .record_decision(&trail, Verdict::Deny, Some(&refusal), None)
+                .record_decision(&trail, Verdict::Deny, Some(&refusal))
                 .await;
             return refused;
         }
@@ -235,7 +235,7 @@ async fn refuse(
     let trail = Trail::new(Some(who), peer, method, None);
     let _ = gateway
         .audit
-        .record_decision(&trail, Verdict::Error, Some(&error), None)
+        .record_decision(&trail, Verdict::Error, Some(&error))
         .await;
     error_response(&error, id)
 }

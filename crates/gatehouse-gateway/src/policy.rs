@@ -196,6 +196,7 @@ impl Gateway {
             (Some(_), Who::Anonymous) => Err(GatewayError::PolicyDenied {
                 reason: format!("anonymous callers may not follow task `{task_id}`"),
                 rules: Vec::new(),
+                policy_hash: String::new(),
             }),
             _ => Ok(Permit { decision: None }),
         }
@@ -231,6 +232,7 @@ impl Gateway {
             Err(GatewayError::PolicyDenied {
                 reason: decision.reason.clone(),
                 rules: decision.rules.clone(),
+                policy_hash: decision.policy_hash.to_string(),
             })
         }
     }

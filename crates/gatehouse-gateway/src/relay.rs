@@ -486,7 +486,7 @@ fn missing_capability(message: &Value, caller: &Caller) -> Option<Value> {
 }
 
 /// What a call targets, for its receipt.
-fn target_of(call: &Call) -> Option<(TargetKind, String)> {
+pub(crate) fn target_of(call: &Call) -> Option<(TargetKind, String)> {
     let params = call.message.get("params")?;
     match call.method() {
         "tools/call" => Some((TargetKind::Tool, params.get("name")?.as_str()?.to_owned())),

@@ -107,11 +107,13 @@ pub(crate) async fn run(path: &Path, command: AuditCommand) -> Result<()> {
                 println!("{} {}", receipt.seq, receipt.body);
                 next = receipt.seq + 1;
             }
-            while follow {
-                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-                for receipt in store.receipts_range(next, 1000).await? {
-                    println!("{} {}", receipt.seq, receipt.body);
-                    next = receipt.seq + 1;
+            if follow {
+                loop {
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    for receipt in store.receipts_range(next, 1000).await? {
+                        println!("{} {}", receipt.seq, receipt.body);
+                        next = receipt.seq + 1;
+                    }
                 }
             }
         }
