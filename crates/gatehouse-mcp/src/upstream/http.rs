@@ -94,6 +94,13 @@ impl HttpWire {
             .clone()
     }
 
+    /// Sends a message that is not a request and waits until the server has taken it.
+    pub(crate) async fn deliver(&self, message: &Value, mux: &Arc<Mux>) {
+        if let Err(error) = self.post(message, None, mux, &[]).await {
+            tracing::debug!(server = %self.server, %error, "message to upstream not delivered");
+        }
+    }
+
     /// Sends a request; its answer and related messages reach the mux in the background.
     pub(crate) fn send_request(
         self: &Arc<Self>,

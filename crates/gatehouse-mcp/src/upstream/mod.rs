@@ -737,10 +737,14 @@ impl Upstream {
         if let Wire::Http(wire) = &link.wire {
             wire.set_protocol_version(&version);
         }
-        link.mux.send(jsonrpc::notification(
-            "notifications/initialized",
-            json!({}),
-        ));
+        // Delivered before anything else is sent: over HTTP a notification otherwise travels
+        // on its own POST, and a server that registers tools once initialized would answer
+        // the first listing before it has them.
+        let initialized = jsonrpc::notification("notifications/initialized", json!({}));
+        match &link.wire {
+            Wire::Http(wire) => wire.deliver(&initialized, &link.mux).await,
+            Wire::Stdio(_) => link.mux.send(initialized),
+        }
         Ok(ServerInfo::from_result(
             Era::Legacy(version),
             result,

@@ -222,6 +222,12 @@ impl Mux {
                 let events = target.and_then(|id| self.table().pending.get(&id)?.events.clone());
                 let upstream_id = message["id"].clone();
                 let Some(events) = events else {
+                    if jsonrpc::method(&message) == Some("roots/list") {
+                        // Outside any client's call the gateway itself is the client, and it
+                        // has no roots to offer.
+                        self.send(jsonrpc::result(upstream_id, json!({"roots": []})));
+                        return;
+                    }
                     let method = jsonrpc::method(&message).unwrap_or_default().to_owned();
                     let waiting = self.in_flight();
                     tracing::warn!(server = %self.server, %method, waiting, "upstream request with no single client call to answer it");
