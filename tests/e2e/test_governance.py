@@ -1,0 +1,131 @@
+"""Identity and policy through the official Python SDK: each person connects with their own
+gateway API key, sees only the tools their grants allow, and every call the policy denies comes
+back as a clear JSON-RPC error without reaching server-everything.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+
+import scenarios
+from conftest import EVERYTHING_JS, GATEHOUSE, LISTENING_LINE, NODE, STARTUP_TIMEOUT_SECONDS, child_env, toml_string
+from processes import ManagedProcess
+
+pytestmark = pytest.mark.anyio
+
+MODES = pytest.mark.parametrize("mode", scenarios.PROTOCOL_MODES)
+
+GRANTS = """
+[[grant]]
+id = "alice-echo"
+to = ["user:alice"]
+tools = ["everything__echo"]
+access = "destructive"
+
+[[grant]]
+id = "ops-everything"
+to = ["group:ops"]
+tools = ["everything__*"]
+access = "destructive"
+
+[[grant]]
+id = "no-echo-for-ops"
+effect = "deny"
+to = ["group:ops"]
+tools = ["everything__echo"]
+"""
+
+
+@dataclass(frozen=True)
+class GovernedGateway:
+    url: str
+    keys: dict[str, str]
+
+
+def cli(config: Path, *args: str) -> str:
+    done = subprocess.run(
+        [str(GATEHOUSE), "--config", str(config), *args], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, f"gatehouse {' '.join(args)}: {done.stdout}{done.stderr}"
+    return done.stdout
+
+
+@pytest.fixture
+def governed(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GovernedGateway]:
+    """A gateway with API keys and grants in front of server-everything over stdio."""
+    pepper = tmp_path / "pepper"
+    pepper.write_text("a pepper of at least thirty-two bytes, for the e2e tests")
+    config = tmp_path / "gatehouse.toml"
+    config.write_text(
+        f"""\
+[gateway]
+listen = "127.0.0.1:0"
+
+[auth.api_keys]
+pepper_file = {toml_string(str(pepper))}
+{GRANTS}
+[servers.everything]
+command = {toml_string(str(NODE))}
+args = [{toml_string(str(EVERYTHING_JS))}, "stdio"]
+"""
+    )
+    keys = {}
+    for user in ("alice", "bob"):
+        cli(config, "user", "add", user)
+        keys[user] = cli(config, "key", "issue", user).splitlines()[1].strip()
+    cli(config, "group", "add", "ops")
+    cli(config, "group", "add-member", "ops", "bob")
+    process = ManagedProcess(
+        "gatehouse", [str(GATEHOUSE), "serve", "--config", str(config)], log_dir=tmp_path, env=child_env(), cwd=tmp_path
+    )
+    request.node.gatehouse_processes = [process]
+    try:
+        match = process.wait_for_line(LISTENING_LINE, STARTUP_TIMEOUT_SECONDS)
+        yield GovernedGateway(url=match.group(1), keys=keys)
+    finally:
+        process.stop()
+
+
+@asynccontextmanager
+async def as_person(gateway: GovernedGateway, user: str, mode: str):
+    http = create_mcp_http_client(headers={"Authorization": f"Bearer {gateway.keys[user]}"})
+    async with http:
+        async with Client(streamable_http_client(gateway.url, http_client=http), mode=mode, cache=None) as client:
+            yield client
+
+
+@MODES
+async def test_each_person_sees_and_calls_only_what_their_grants_allow(governed: GovernedGateway, mode: str) -> None:
+    with anyio.fail_after(scenarios.CHECK_TIMEOUT_SECONDS):
+        async with as_person(governed, "alice", mode) as alice:
+            alice_tools = [tool.name for tool in await scenarios.list_all_tools(alice)]
+            echoed = await alice.call_tool("everything__echo", {"message": "hello"})
+            with pytest.raises(Exception, match="access denied") as denied:
+                await alice.call_tool("everything__get-sum", {"a": 1, "b": 2})
+        async with as_person(governed, "bob", mode) as bob:
+            bob_tools = [tool.name for tool in await scenarios.list_all_tools(bob)]
+            summed = await bob.call_tool("everything__get-sum", {"a": 1, "b": 2})
+            with pytest.raises(Exception, match="access denied"):
+                await bob.call_tool("everything__echo", {"message": "hello"})
+    assert alice_tools == ["everything__echo"]
+    assert "everything__get-sum" in bob_tools and "everything__echo" not in bob_tools, bob_tools
+    assert scenarios.only_text(echoed) == ["Echo: hello"]
+    assert "3" in scenarios.only_text(summed)[0]
+    assert "-32003" in str(denied.value) or "access denied" in str(denied.value)
+
+
+async def test_a_client_without_a_key_is_refused(governed: GovernedGateway) -> None:
+    with anyio.fail_after(scenarios.CHECK_TIMEOUT_SECONDS):
+        with pytest.raises(BaseException):
+            async with Client(governed.url, mode="legacy", cache=None) as client:
+                await client.list_tools()
