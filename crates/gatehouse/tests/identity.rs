@@ -390,3 +390,132 @@ fn the_clients_credential_never_reaches_an_upstream() {
         );
     }
 }
+
+/// An OIDC issuer on 127.0.0.1 port 0: a discovery document and a JWKS with one P-256 key,
+/// served by a thread that answers a bounded number of connections.
+struct Issuer {
+    url: String,
+    encoding: jsonwebtoken::EncodingKey,
+}
+
+impl Issuer {
+    fn start() -> Self {
+        use p256::pkcs8::EncodePrivateKey as _;
+        use std::io::{BufRead, BufReader, Write as _};
+        let secret = p256::SecretKey::random(&mut rsa::rand_core::OsRng);
+        let pem = secret.to_pkcs8_pem(p256::pkcs8::LineEnding::LF).unwrap();
+        let encoding = jsonwebtoken::EncodingKey::from_ec_pem(pem.as_bytes()).unwrap();
+        let mut jwk =
+            jsonwebtoken::jwk::Jwk::from_encoding_key(&encoding, jsonwebtoken::Algorithm::ES256)
+                .unwrap();
+        jwk.common.key_id = Some("k1".to_owned());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let discovery = json!({"issuer": url, "jwks_uri": format!("{url}/jwks")}).to_string();
+        let jwks = json!({"keys": [jwk]}).to_string();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(32) {
+                let Ok(mut stream) = stream else { continue };
+                let mut request_line = String::new();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let _ = reader.read_line(&mut request_line);
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                }
+                let body = if request_line.contains("/jwks") {
+                    &jwks
+                } else {
+                    &discovery
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        Self { url, encoding }
+    }
+
+    fn token(&self, claims: &serde_json::Value) -> String {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = Some("k1".to_owned());
+        jsonwebtoken::encode(&header, claims, &self.encoding).unwrap()
+    }
+}
+
+#[test]
+fn tokens_from_the_identity_provider_are_accepted_only_when_every_check_passes() {
+    let issuer = Issuer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let resource = "https://mcp.example.com/mcp";
+    let config = format!(
+        "[gateway]\nlisten = \"127.0.0.1:0\"\n\n[auth]\nresource_url = \"{resource}\"\n\n[auth.oidc]\nissuer = \"{}\"\nuser_claim = \"preferred_username\"\ngroups_claim = \"groups\"\n\n[[grant]]\nid = \"ops\"\nto = [\"group:ops\"]\ntools = [\"demo__*\"]\n\n{}",
+        issuer.url,
+        demo_server("demo")
+    );
+    let gateway = Gateway::start_in(dir, &config);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let good = json!({"iss": issuer.url, "aud": resource, "sub": "u-7", "preferred_username": "carol", "groups": ["ops"], "iat": now, "nbf": now - 5, "exp": now + 300});
+    let with = |changes: serde_json::Value| {
+        let mut claims = good.clone();
+        for (key, value) in changes.as_object().unwrap() {
+            claims[key] = value.clone();
+        }
+        claims
+    };
+    // (case, claims, expected status)
+    let cases = [
+        ("valid", good.clone(), 200),
+        (
+            "other audience",
+            with(json!({"aud": "https://other.example.com/mcp"})),
+            401,
+        ),
+        (
+            "expired",
+            with(json!({"exp": now - 120, "nbf": now - 600, "iat": now - 600})),
+            401,
+        ),
+        ("not yet valid", with(json!({"nbf": now + 600})), 401),
+        (
+            "other issuer",
+            with(json!({"iss": "https://evil.example.com"})),
+            401,
+        ),
+        ("string expiry", with(json!({"exp": "never"})), 401),
+    ];
+    let list = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}"#;
+    for (case, claims, status) in cases {
+        let authorization = format!("Bearer {}", issuer.token(&claims));
+        let reply = gateway.post(
+            list,
+            &[
+                ("authorization", &authorization),
+                ("mcp-protocol-version", "2026-07-28"),
+                ("mcp-method", "tools/list"),
+            ],
+        );
+        assert_eq!(reply.status, status, "{case}: {:?}", reply.messages);
+        if status == 200 {
+            let names: Vec<&str> = reply.result()["tools"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["name"].as_str().unwrap())
+                .collect();
+            assert!(
+                names.contains(&"demo__echo"),
+                "the token's groups grant the demo tools: {names:?}"
+            );
+        }
+    }
+    let receipts = run_cli(gateway.dir(), &["audit", "tail", "-n", "50"]).1;
+    assert!(receipts.contains("\"user\":\"carol\""), "{receipts}");
+}
