@@ -121,7 +121,7 @@ pub fn run_backends(ctx: &Context, settings: &BackendsSettings) -> Result<String
     std::thread::sleep(Duration::from_secs_f64(settings.idle_seconds));
     moments.push((
         format!(
-            "after {} s idle, sessions still open (idle shutdown: not yet available)",
+            "after {} s idle, sessions still open (idle shutdown waits 60 s at least by default)",
             settings.idle_seconds
         ),
         process_tree(gateway_pid).descendants.len(),

@@ -22,10 +22,12 @@ use crate::targets::{Context, Running, Upstream};
 pub const DIRECT: &str = "direct → demo (HTTP)";
 /// The generator's own ceiling.
 pub const CANNED: &str = "mcp-load → canned responder (generator ceiling)";
-const GATEHOUSE_HTTP: &str = "Gatehouse → demo (HTTP)";
-const GATEHOUSE_STDIO: &str = "Gatehouse → demo (stdio)";
-const GOVERNED_HTTP: &str = "Gatehouse + auth, policy, credentials, audit → demo (HTTP)";
-const GOVERNED_STDIO: &str = "Gatehouse + auth, policy, credentials, audit → demo (stdio)";
+const GATEHOUSE_HTTP: &str = "Gatehouse, anonymous, audit → demo (HTTP)";
+const GATEHOUSE_STDIO: &str = "Gatehouse, anonymous, audit → demo (stdio)";
+/// Gatehouse with the governance path on: API key, policy decision, audit receipts.
+pub const GOVERNED_HTTP: &str = "Gatehouse + API key, policy, audit → demo (HTTP)";
+/// The same in front of the stdio demo server.
+pub const GOVERNED_STDIO: &str = "Gatehouse + API key, policy, audit → demo (stdio)";
 
 /// Concurrency levels every target is loaded at.
 pub const CLIENTS: [usize; 2] = [1, 32];
@@ -76,8 +78,6 @@ pub enum Outcome {
         /// Why.
         reason: String,
     },
-    /// The capability has not landed in Gatehouse yet.
-    NotYetAvailable,
 }
 
 /// One line of the calls table.
@@ -251,19 +251,23 @@ pub fn run_all(
     };
     measure(ctx, settings, &direct, started, &target, &mut results);
 
-    for target in [GOVERNED_HTTP, GOVERNED_STDIO] {
-        for era in Era::ALL {
-            for clients in CLIENTS {
-                results.load.push(LoadRow {
-                    target: target.to_owned(),
-                    era,
-                    clients,
-                    outcome: Outcome::NotYetAvailable,
-                    baseline: None,
-                });
-            }
-        }
-    }
+    step("Gatehouse + API key, policy, audit → demo over HTTP");
+    let started = ctx.start_governed("governed-http", &Upstream::Http(&direct.running.url));
+    let target = Target {
+        label: GOVERNED_HTTP,
+        find_tool: false,
+        sessions: settings.sessions,
+    };
+    measure(ctx, settings, &direct, started, &target, &mut results);
+
+    step("Gatehouse + API key, policy, audit → demo over stdio");
+    let started = ctx.start_governed("governed-stdio", &Upstream::Stdio);
+    let target = Target {
+        label: GOVERNED_STDIO,
+        find_tool: false,
+        sessions: settings.sessions,
+    };
+    measure(ctx, settings, &direct, started, &target, &mut results);
 
     if settings.skip_peers {
         results

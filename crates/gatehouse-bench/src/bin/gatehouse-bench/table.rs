@@ -4,7 +4,7 @@
 
 use gatehouse_bench::report::format_micros;
 
-use crate::scenarios::{DIRECT, MemoryFigures, Outcome, Results};
+use crate::scenarios::{DIRECT, GOVERNED_HTTP, MemoryFigures, Outcome, Results};
 
 /// Renders the whole report.
 pub fn render(results: &Results) -> String {
@@ -18,7 +18,8 @@ pub fn render(results: &Results) -> String {
          Every cell is paired with the same cell against the demo server directly, run just \
          before it: × is the ratio to that direct run, + the latency added to it. Latency in \
          µs (ms above 10 ms). CPU/call is the CPU time of the target's processes and their \
-         children per call (for Gatehouse → demo over HTTP, the gateway alone).\n\n",
+         children per call (for Gatehouse in front of the demo server over HTTP, the gateway \
+         alone).\n\n",
         results.settings.threads,
         if results.settings.threads == 1 {
             ""
@@ -27,6 +28,16 @@ pub fn render(results: &Results) -> String {
         },
         results.settings.seconds,
         results.settings.calls,
+    ));
+    out.push_str(&format!(
+        "Gatehouse rows: audit receipts are always on (an intent receipt durable in the SQLite \
+         store `gatehouse.db` beside the configuration before each call is forwarded, a \
+         completion receipt after it, fail-closed). \"anonymous\" rows have no `[auth]` and no \
+         grants, so no key is checked and no grant is matched. \"{GOVERNED_HTTP}\" and its stdio \
+         twin add the governance path: every request carries an API key issued by `gatehouse \
+         key issue` (`Authorization: Bearer gh_…`), and each call is decided by the policy \
+         engine against one grant (`user:bench` may call `demo__*` with read access). \
+         Credential injection is not available yet, so it is not in these figures.\n\n"
     ));
     out.push_str(&calls_table(results, &mut notes));
     out.push('\n');
@@ -104,15 +115,12 @@ fn calls_table(results: &Results, notes: &mut Footnotes) -> String {
                 }
                 cells.push(errors);
             }
-            other => {
-                let text = match other {
-                    Outcome::Unsupported { reason } => {
-                        format!("not supported{}", notes.mark(reason))
-                    }
-                    Outcome::Unavailable { reason } => format!("unavailable{}", notes.mark(reason)),
-                    _ => "not yet available".to_owned(),
-                };
-                cells.push(text);
+            Outcome::Unsupported { reason } => {
+                cells.push(format!("not supported{}", notes.mark(reason)));
+                cells.extend(std::iter::repeat_n(String::new(), header.len() - 4));
+            }
+            Outcome::Unavailable { reason } => {
+                cells.push(format!("unavailable{}", notes.mark(reason)));
                 cells.extend(std::iter::repeat_n(String::new(), header.len() - 4));
             }
         }

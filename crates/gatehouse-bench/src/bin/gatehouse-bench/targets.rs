@@ -130,20 +130,54 @@ impl Context {
     }
 
     /// Starts Gatehouse with `servers` demo servers named `prefix01`, `prefix02`, ... (or
-    /// just `demo` when there is one), all reached the same way.
+    /// just `demo` when there is one), all reached the same way, anonymous (no `[auth]`, no
+    /// grants). Audit receipts cannot be turned off, so they are written here too.
     pub fn start_gatehouse(
         &self,
         name: &str,
         upstream: &Upstream<'_>,
         servers: usize,
     ) -> Result<Running> {
-        let server_names: Vec<String> = if servers == 1 {
-            vec!["demo".to_owned()]
-        } else {
-            (1..=servers).map(|n| format!("s{n:02}")).collect()
-        };
+        let folder = self.fresh_folder(name)?;
+        let server_names = server_names(servers);
         let mut config = String::from("[gateway]\nlisten = \"127.0.0.1:0\"\n");
-        for server in &server_names {
+        config.push_str(&self.servers_config(&server_names, upstream));
+        let config_path = write_config(&folder, &config)?;
+        self.serve(name, &config_path, &server_names[0], Vec::new())
+    }
+
+    /// Starts Gatehouse in front of one demo server with the governance path on: an API key
+    /// issued by the CLI to the user `bench` on every request, a grant that lets that user
+    /// call the demo's read-only tools, and audit receipts (on by default: intents durable
+    /// in the store before forwarding, fail-closed).
+    pub fn start_governed(&self, name: &str, upstream: &Upstream<'_>) -> Result<Running> {
+        let folder = self.fresh_folder(name)?;
+        let pepper = folder.join("pepper");
+        write_private(&pepper, &random_hex(32)?)?;
+        let server_names = server_names(1);
+        let mut config = format!(
+            "[gateway]\nlisten = \"127.0.0.1:0\"\n\n[auth.api_keys]\npepper_file = {}\n\n{GRANT}",
+            toml_string(&pepper.to_string_lossy())
+        );
+        config.push_str(&self.servers_config(&server_names, upstream));
+        let config_path = write_config(&folder, &config)?;
+        self.gatehouse_cli(&config_path, &["user", "add", BENCH_USER])?;
+        let issued = self.gatehouse_cli(&config_path, &["key", "issue", BENCH_USER])?;
+        // `key issue` prints what it did, then the key alone on the next line.
+        let key = issued
+            .lines()
+            .map(str::trim)
+            .find(|line| line.starts_with("gh_"))
+            .with_context(|| format!("no key in the output of `key issue`: {issued}"))?
+            .to_owned();
+        let headers = vec![("Authorization".to_owned(), format!("Bearer {key}"))];
+        self.serve(name, &config_path, &server_names[0], headers)
+    }
+
+    /// A `[servers.NAME]` table for each name, reaching the demo server through `upstream`.
+    fn servers_config(&self, server_names: &[String], upstream: &Upstream<'_>) -> String {
+        let mut config = String::new();
+        for server in server_names {
             config.push_str(&format!("\n[servers.{server}]\n"));
             match upstream {
                 Upstream::Http(url) => config.push_str(&format!("url = {}\n", toml_string(url))),
@@ -153,9 +187,52 @@ impl Context {
                 )),
             }
         }
-        let path = self.logs.join(format!("{name}.toml"));
-        std::fs::write(&path, config)
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        config
+    }
+
+    /// An empty folder `<logs>/<name>` for one gateway's configuration and store, so no run
+    /// inherits the receipts, users or keys of the one before.
+    fn fresh_folder(&self, name: &str) -> Result<PathBuf> {
+        let folder = self.logs.join(name);
+        if folder.exists() {
+            std::fs::remove_dir_all(&folder)
+                .with_context(|| format!("cannot empty {}", folder.display()))?;
+        }
+        std::fs::create_dir_all(&folder)
+            .with_context(|| format!("cannot create {}", folder.display()))?;
+        Ok(folder)
+    }
+
+    /// Runs one `gatehouse --config FILE ...` command to its end and returns what it printed.
+    fn gatehouse_cli(&self, config: &Path, args: &[&str]) -> Result<String> {
+        let output = std::process::Command::new(&self.gatehouse)
+            .arg("--config")
+            .arg(config)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .with_context(|| format!("cannot run {}", self.gatehouse.display()))?;
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        if !output.status.success() {
+            bail!(
+                "`gatehouse {}` failed ({}): {}{}",
+                args.join(" "),
+                output.status,
+                stdout.trim(),
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+        Ok(stdout)
+    }
+
+    /// Starts `gatehouse serve` on `config` and waits for its address.
+    fn serve(
+        &self,
+        name: &str,
+        config: &Path,
+        first_server: &str,
+        headers: Vec<(String, String)>,
+    ) -> Result<Running> {
         let mut process = Spawned::start(
             Launch {
                 name,
@@ -163,7 +240,7 @@ impl Context {
                 args: vec![
                     "serve".to_owned(),
                     "--config".to_owned(),
-                    path.to_string_lossy().into_owned(),
+                    config.to_string_lossy().into_owned(),
                 ],
                 env: Vec::new(),
                 cwd: None,
@@ -173,8 +250,8 @@ impl Context {
         let url = process.wait_for_url("gatehouse listening on", START_TIMEOUT)?;
         Ok(Running {
             url,
-            headers: Vec::new(),
-            tool: format!("{}__echo", server_names[0]),
+            headers,
+            tool: format!("{first_server}__echo"),
             processes: vec![process],
         })
     }
@@ -211,6 +288,55 @@ impl Context {
         target.tool = tool;
         Ok(())
     }
+}
+
+/// The user the governed gateways issue their API key to.
+const BENCH_USER: &str = "bench";
+
+/// The governed gateways' only grant: the bench user may call the demo's read-only tools
+/// (echo is one).
+const GRANT: &str =
+    "[[grant]]\nid = \"bench\"\nto = [\"user:bench\"]\ntools = [\"demo__*\"]\naccess = \"read\"\n";
+
+/// `demo` for one server, `s01`, `s02`, ... for several.
+fn server_names(servers: usize) -> Vec<String> {
+    if servers == 1 {
+        vec!["demo".to_owned()]
+    } else {
+        (1..=servers).map(|n| format!("s{n:02}")).collect()
+    }
+}
+
+/// Writes `gatehouse.toml` into `folder` (the store, `gatehouse.db`, goes beside it).
+fn write_config(folder: &Path, text: &str) -> Result<PathBuf> {
+    let path = folder.join("gatehouse.toml");
+    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
+
+/// Writes a file only its owner may read.
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// `bytes` random bytes from the system, as hexadecimal (twice as many characters).
+fn random_hex(bytes: usize) -> Result<String> {
+    use std::io::Read as _;
+    let mut buffer = vec![0_u8; bytes];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut random| random.read_exact(&mut buffer))
+        .context("cannot read /dev/urandom")?;
+    Ok(buffer.iter().map(|byte| format!("{byte:02x}")).collect())
 }
 
 /// A TOML basic string. JSON's escapes are a subset of TOML's, so a JSON string is one.
