@@ -280,7 +280,16 @@ impl HttpWire {
         }
         let body = read_limited(response).await?;
         match serde_json::from_slice::<Value>(&body) {
-            Ok(message) if message.get("jsonrpc").is_some() => {
+            Ok(mut message) if message.get("jsonrpc").is_some() => {
+                // A server that refuses a request before reading it (for instance a legacy
+                // server answering the era probe with 400) sends its error with a null id; it
+                // still answers this request, so it must not be left to time out.
+                if let Some(id) = related
+                    && message.get("error").is_some()
+                    && message.get("id").is_none_or(Value::is_null)
+                {
+                    message["id"] = json!(id);
+                }
                 mux.dispatch(message, related);
                 Ok(())
             }
