@@ -280,11 +280,7 @@ fn api_key_not_found(id: &str) -> StoreError {
 }
 
 fn api_key_from_row(row: &AnyRow) -> Result<ApiKey, sqlx::Error> {
-    let optional_time = |column: &str| -> Result<Option<Timestamp>, sqlx::Error> {
-        Ok(row
-            .try_get::<Option<i64>, _>(column)?
-            .map(Timestamp::from_unix_millis))
-    };
+    let optional_time = |column: &str| crate::time::optional_time(row, column);
     Ok(ApiKey {
         id: row.try_get("id")?,
         user: row.try_get("user_name")?,

@@ -340,11 +340,7 @@ fn secret_not_found(secret: SecretRef<'_>) -> StoreError {
 }
 
 fn metadata_from_row(row: &AnyRow) -> Result<SecretMetadata, sqlx::Error> {
-    let optional_time = |column: &str| -> Result<Option<Timestamp>, sqlx::Error> {
-        Ok(row
-            .try_get::<Option<i64>, _>(column)?
-            .map(Timestamp::from_unix_millis))
-    };
+    let optional_time = |column: &str| crate::time::optional_time(row, column);
     Ok(SecretMetadata {
         name: row.try_get("name")?,
         user: row.try_get("user_name")?,

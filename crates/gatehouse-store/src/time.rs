@@ -54,3 +54,14 @@ impl From<Timestamp> for SystemTime {
         }
     }
 }
+
+/// A nullable time column of a row, as a [`Timestamp`].
+pub(crate) fn optional_time(
+    row: &sqlx::any::AnyRow,
+    column: &str,
+) -> Result<Option<Timestamp>, sqlx::Error> {
+    use sqlx::Row;
+    Ok(row
+        .try_get::<Option<i64>, _>(column)?
+        .map(Timestamp::from_unix_millis))
+}
