@@ -160,6 +160,11 @@ impl Audit {
         Ok((Self { writer, digest }, task))
     }
 
+    /// The writer's counters and queue depth, for metrics.
+    pub fn stats(&self) -> gatehouse_audit::WriterStats {
+        self.writer.stats()
+    }
+
     /// Records a decision that did not reach an upstream. Under fail-closed, an error means the
     /// request must be refused.
     pub async fn record_decision_about(

@@ -42,6 +42,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/mcp", get(get_mcp).post(post_mcp).delete(delete_mcp))
         .route("/healthz", get(|| async { "ok" }))
         .route("/admin/servers", get(admin_servers))
+        .route("/metrics", get(metrics))
         .route(
             "/.well-known/oauth-protected-resource",
             get(resource_metadata),
@@ -544,6 +545,90 @@ async fn admin_servers(
         })
         .collect();
     axum::Json(serde_json::json!({"servers": servers})).into_response()
+}
+
+/// Prometheus metrics: the audit writer (queue depth, appends, failures), sessions and each
+/// upstream's processes and calls in flight. Answered only to loopback callers.
+async fn metrics(
+    State(gateway): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> Response {
+    if !peer.ip().is_loopback() {
+        return refusal(StatusCode::FORBIDDEN, "metrics are served only on loopback");
+    }
+    use std::fmt::Write as _;
+    let audit = gateway.audit.stats();
+    let mut text = String::new();
+    let mut gauge = |name: &str, help: &str, value: String| {
+        let _ = writeln!(
+            text,
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+        );
+    };
+    gauge(
+        "gatehouse_audit_queue_depth",
+        "Receipts waiting to be written.",
+        audit.queue_depth.to_string(),
+    );
+    gauge(
+        "gatehouse_audit_healthy",
+        "1 while receipts are being written.",
+        u8::from(audit.healthy).to_string(),
+    );
+    gauge(
+        "gatehouse_audit_appended_total",
+        "Receipts written.",
+        audit.appended.to_string(),
+    );
+    gauge(
+        "gatehouse_audit_failed_appends_total",
+        "Batches that could not be written.",
+        audit.failed_appends.to_string(),
+    );
+    gauge(
+        "gatehouse_audit_unrecorded_total",
+        "Receipts not written (fail-open).",
+        audit.unrecorded.to_string(),
+    );
+    gauge(
+        "gatehouse_audit_checkpoints_total",
+        "Signed checkpoints written.",
+        audit.checkpoints.to_string(),
+    );
+    gauge(
+        "gatehouse_sessions",
+        "Open legacy client sessions.",
+        gateway.sessions.len().to_string(),
+    );
+    let _ = writeln!(
+        text,
+        "# HELP gatehouse_upstream_processes Running processes or connections per server.\n# TYPE gatehouse_upstream_processes gauge"
+    );
+    let statuses: Vec<_> = gateway
+        .hub
+        .upstreams()
+        .iter()
+        .map(|upstream| (upstream.name().to_string(), upstream.status()))
+        .collect();
+    for (server, status) in &statuses {
+        let _ = writeln!(
+            text,
+            "gatehouse_upstream_processes{{server=\"{server}\"}} {}",
+            status.processes
+        );
+    }
+    let _ = writeln!(
+        text,
+        "# HELP gatehouse_upstream_in_flight Calls in flight per server.\n# TYPE gatehouse_upstream_in_flight gauge"
+    );
+    for (server, status) in &statuses {
+        let _ = writeln!(
+            text,
+            "gatehouse_upstream_in_flight{{server=\"{server}\"}} {}",
+            status.in_flight
+        );
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 fn method_not_allowed(message: &str) -> Response {

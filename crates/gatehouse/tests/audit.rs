@@ -124,6 +124,25 @@ fn every_exit_path_leaves_one_receipt_and_the_chain_verifies() {
         ],
     );
     assert!(ok && out.is_empty(), "{out}");
+    let base = gateway.url.trim_end_matches("/mcp");
+    let metrics = reqwest::blocking::get(format!("{base}/metrics"))
+        .unwrap()
+        .text()
+        .unwrap();
+    let appended: u64 = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("gatehouse_audit_appended_total "))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap();
+    assert!(appended >= 4, "{metrics}");
+    assert!(
+        metrics.contains("gatehouse_audit_queue_depth "),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("gatehouse_upstream_processes{server=\"demo\"} 1"),
+        "{metrics}"
+    );
 }
 
 #[test]
