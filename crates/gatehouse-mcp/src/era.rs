@@ -9,14 +9,6 @@ pub const MODERN_VERSION: &str = "2026-07-28";
 pub const LATEST_LEGACY_VERSION: &str = "2025-11-25";
 /// Handshake versions the gateway accepts from clients, newest first.
 pub const LEGACY_VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
-/// Every version the gateway speaks, newest first.
-pub const SUPPORTED_VERSIONS: &[&str] = &[
-    "2026-07-28",
-    "2025-11-25",
-    "2025-06-18",
-    "2025-03-26",
-    "2024-11-05",
-];
 
 /// `_meta` key of the protocol version on a 2026-07-28 request.
 pub const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";

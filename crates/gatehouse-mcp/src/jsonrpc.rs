@@ -72,11 +72,6 @@ pub fn method(message: &Value) -> Option<&str> {
     message.get("method").and_then(Value::as_str)
 }
 
-/// The `params` object, if there is one.
-pub fn params(message: &Value) -> Option<&Map<String, Value>> {
-    message.get("params").and_then(Value::as_object)
-}
-
 /// A request message.
 pub fn request(id: Value, method: &str, params: Option<Value>) -> Value {
     let mut message = json!({"jsonrpc": "2.0", "id": id, "method": method});
