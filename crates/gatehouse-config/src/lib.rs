@@ -7,6 +7,7 @@ pub mod edit;
 mod locate;
 pub mod raw;
 mod starter;
+mod template;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -15,6 +16,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 pub use starter::starter_config;
+pub use template::{Part, SecretScope, SecretUse, Template, check_secret_name};
 pub use validate::parse;
 
 /// The separator between a server's prefix and an item name: `github__create_issue`.
@@ -104,6 +106,29 @@ pub struct ServerConfig {
     pub classes: BTreeMap<String, String>,
 }
 
+impl ServerConfig {
+    /// Every secret the server refers to, each once, in name order.
+    pub fn secrets(&self) -> Vec<&SecretUse> {
+        let mut secrets: Vec<&SecretUse> = self
+            .transport
+            .templates()
+            .into_iter()
+            .flat_map(Template::secrets)
+            .collect();
+        secrets.sort();
+        secrets.dedup();
+        secrets
+    }
+
+    /// Whether the server uses a person's own credential, so that each person needs their own
+    /// process or connection.
+    pub fn uses_user_secrets(&self) -> bool {
+        self.secrets()
+            .iter()
+            .any(|secret| secret.scope == SecretScope::User)
+    }
+}
+
 /// Who shares one process of a stdio server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Isolation {
@@ -149,10 +174,11 @@ pub enum Transport {
     Stdio {
         /// Program path or name.
         command: String,
-        /// Its arguments.
-        args: Vec<String>,
-        /// Its complete environment (nothing is inherited beyond `PATH` and `HOME`).
-        env: BTreeMap<String, String>,
+        /// Its arguments, which may refer to secrets.
+        args: Vec<Template>,
+        /// Its complete environment (nothing is inherited beyond `PATH` and `HOME`), whose
+        /// values may refer to secrets.
+        env: BTreeMap<String, Template>,
         /// Its working directory.
         cwd: Option<String>,
     },
@@ -160,9 +186,19 @@ pub enum Transport {
     Http {
         /// The endpoint URL.
         url: String,
-        /// Extra headers sent on every request.
-        headers: BTreeMap<String, String>,
+        /// Extra headers sent on every request, whose values may refer to secrets.
+        headers: BTreeMap<String, Template>,
     },
+}
+
+impl Transport {
+    /// Every configured value that may refer to secrets.
+    pub fn templates(&self) -> Vec<&Template> {
+        match self {
+            Self::Stdio { args, env, .. } => args.iter().chain(env.values()).collect(),
+            Self::Http { headers, .. } => headers.values().collect(),
+        }
+    }
 }
 
 /// Everything wrong with a configuration, each problem with where it is.

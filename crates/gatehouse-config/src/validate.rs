@@ -8,7 +8,7 @@ use crate::locate::{line_at, line_of};
 use crate::raw::{RawConfig, RawGateway, RawServer};
 use crate::{
     Config, ConfigError, GatewaySettings, Isolation, Lifecycle, NAME_SEPARATOR, Problem,
-    ServerConfig, ServerName, Transport,
+    SecretScope, ServerConfig, ServerName, Template, Transport,
 };
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -219,7 +219,11 @@ impl Checker<'_> {
 
     fn lifecycle(&mut self, name: &str, server: &RawServer, transport: &Transport) -> Lifecycle {
         let defaults = Lifecycle::default();
+        let user_secret = transport_user_secret(transport);
         let isolation = match server.isolation.as_deref() {
+            None if user_secret.is_some() && matches!(transport, Transport::Stdio { .. }) => {
+                Isolation::PerUser
+            }
             None | Some("shared") => Isolation::Shared,
             Some("per_user") => Isolation::PerUser,
             Some("per_session") => Isolation::PerSession,
@@ -231,6 +235,17 @@ impl Checker<'_> {
                 Isolation::Shared
             }
         };
+        if let Some(secret) = user_secret
+            && isolation == Isolation::Shared
+            && matches!(transport, Transport::Stdio { .. })
+        {
+            self.problem(
+                &["servers", name, "isolation"],
+                format!(
+                    "is `shared`, but the server takes `{secret}`, each person's own credential, so one process cannot serve everyone: use `per_user` (or remove `isolation`)"
+                ),
+            );
+        }
         if isolation != Isolation::Shared && matches!(transport, Transport::Http { .. }) {
             self.problem(
                 &["servers", name, "isolation"],
@@ -291,10 +306,31 @@ impl Checker<'_> {
                         "applies only to HTTP servers (`url`); use `env` for a stdio server",
                     );
                 }
+                let args = server
+                    .args
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(index, arg)| {
+                        self.template(
+                            &["servers", name, "args"],
+                            &format!("argument {}", index + 1),
+                            arg,
+                        )
+                    })
+                    .collect();
+                let env = server
+                    .env
+                    .iter()
+                    .filter_map(|(variable, value)| {
+                        let template =
+                            self.template(&["servers", name, "env", variable], "value", value)?;
+                        Some((variable.clone(), template))
+                    })
+                    .collect();
                 Some(Transport::Stdio {
                     command: command.clone(),
-                    args: server.args.clone(),
-                    env: server.env.clone(),
+                    args,
+                    env,
                     cwd: server.cwd.clone(),
                 })
             }
@@ -320,13 +356,44 @@ impl Checker<'_> {
                         );
                     }
                 }
+                let headers = server
+                    .headers
+                    .iter()
+                    .filter_map(|(header, value)| {
+                        let template =
+                            self.template(&["servers", name, "headers", header], "value", value)?;
+                        Some((header.clone(), template))
+                    })
+                    .collect();
                 Some(Transport::Http {
                     url: url.clone(),
-                    headers: server.headers.clone(),
+                    headers,
                 })
             }
         }
     }
+}
+
+impl Checker<'_> {
+    fn template(&mut self, path: &[&str], what: &str, written: &str) -> Option<Template> {
+        match Template::parse(written) {
+            Ok(template) => Some(template),
+            Err(message) => {
+                self.problem(path, format!("{what}: {message}"));
+                None
+            }
+        }
+    }
+}
+
+/// The first reference to a person's own credential, if the server has one.
+fn transport_user_secret(transport: &Transport) -> Option<String> {
+    transport
+        .templates()
+        .into_iter()
+        .flat_map(Template::secrets)
+        .find(|secret| secret.scope == SecretScope::User)
+        .map(ToString::to_string)
 }
 
 fn http_token(name: &str) -> bool {

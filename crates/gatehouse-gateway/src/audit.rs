@@ -104,6 +104,8 @@ pub struct CallFacts<'a> {
     pub decision: Option<&'a gatehouse_policy::Decision>,
     /// Its arguments, digested.
     pub arguments: Option<&'a Value>,
+    /// The upstream credential it uses, by id and version.
+    pub credential: Option<gatehouse_mcp::credentials::CredentialUse>,
 }
 
 impl Audit {
@@ -232,6 +234,10 @@ impl Audit {
         receipt.arguments_digest = facts
             .arguments
             .map(|arguments| self.digest.digest_value(arguments));
+        receipt.credential = facts.credential.map(|used| gatehouse_audit::CredentialUse {
+            id: used.id,
+            version: u64::try_from(used.version).unwrap_or_default(),
+        });
         receipt.latency_us = None;
         let intent = self
             .writer

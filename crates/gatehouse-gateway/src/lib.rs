@@ -9,6 +9,7 @@
 pub mod audit;
 pub mod audit_log;
 mod catalogs;
+pub mod credentials;
 mod dispatch;
 mod envelope;
 mod error;
@@ -42,6 +43,7 @@ pub struct Gateway {
     identity: identity::Identity,
     policy: policy::PolicyGate,
     audit: audit::Audit,
+    credentials: Arc<credentials::Credentials>,
     store: gatehouse_store::Store,
     streams: revocation::StreamRegistry,
     sessions: Arc<SessionTable>,
@@ -53,20 +55,22 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Builds the gateway for a configuration, its store and its identity layer; starts no
-    /// upstream.
+    /// Builds the gateway for a configuration, its store, identity layer, policy, audit trail
+    /// and credentials; starts no upstream.
     pub fn new(
         config: &Config,
         store: gatehouse_store::Store,
         identity: identity::Identity,
         policy: policy::PolicyGate,
         audit: audit::Audit,
+        credentials: Arc<credentials::Credentials>,
     ) -> Arc<Self> {
         Arc::new(Self {
-            hub: Hub::new(config),
+            hub: Hub::new(config, Arc::clone(&credentials) as _),
             identity,
             policy,
             audit,
+            credentials,
             store,
             streams: revocation::StreamRegistry::default(),
             sessions: SessionTable::new(config.gateway.session_idle),

@@ -53,11 +53,18 @@ impl Gateway {
         permit: &Permit,
     ) -> Result<Value, GatewayError> {
         // Intent before effect: nothing is forwarded until its receipt is durable.
+        let credential = route
+            .upstream
+            .credentials_for(&call.requester())
+            .await
+            .into_iter()
+            .next();
         let facts = CallFacts {
             server: route.upstream.name().as_str(),
             target: target_of(call),
             decision: permit.decision(),
             arguments: call.message.pointer("/params/arguments"),
+            credential,
         };
         let intent = self.audit.begin(&call.trail, facts).await?;
         let result = self.relay_rounds(route, message, call, headers).await;

@@ -90,11 +90,22 @@ pub async fn watch(gateway: Arc<Gateway>) {
         for event in batch.events {
             let subject = event.subject.as_str();
             let closed = match event.kind {
-                ChangeKind::UserDisabled | ChangeKind::UserRemoved => {
+                ChangeKind::UserDisabled => gateway.end_access(|user, _| user == Some(subject)),
+                ChangeKind::UserRemoved => {
+                    gateway.credentials.forget_user(subject);
                     gateway.end_access(|user, _| user == Some(subject))
                 }
                 ChangeKind::ApiKeyRevoked => gateway.end_access(|_, key| key == Some(subject)),
                 ChangeKind::SessionRevoked => usize::from(gateway.sessions.remove(subject)),
+                ChangeKind::SecretRotated | ChangeKind::SecretRemoved => {
+                    gateway.credentials.forget(subject);
+                    tracing::info!(
+                        kind = event.kind.as_str(),
+                        secret = subject,
+                        "credential changed; new calls use the current value"
+                    );
+                    0
+                }
                 _ => 0,
             };
             if closed > 0 {

@@ -11,6 +11,7 @@ use serde_json::Value;
 use tokio::sync::broadcast;
 
 use crate::catalog::{FetchError, ListKind, UpstreamList, fetch_list};
+use crate::credentials::CredentialSource;
 use crate::naming::{self, split_name, split_uri};
 use crate::upstream::{CallOptions, Requester, Upstream};
 
@@ -100,7 +101,7 @@ pub struct Hub {
 
 impl Hub {
     /// Builds the hub for a configuration; starts no server.
-    pub fn new(config: &Config) -> Arc<Self> {
+    pub fn new(config: &Config, credentials: Arc<dyn CredentialSource>) -> Arc<Self> {
         let http_client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -109,7 +110,14 @@ impl Hub {
         let upstreams: Vec<Arc<Upstream>> = config
             .servers
             .iter()
-            .map(|server| Upstream::new(server.clone(), http_client.clone(), call_timeout))
+            .map(|server| {
+                Upstream::new(
+                    server.clone(),
+                    http_client.clone(),
+                    call_timeout,
+                    Arc::clone(&credentials),
+                )
+            })
             .collect();
         let mut by_prefix = HashMap::new();
         let mut by_name = HashMap::new();

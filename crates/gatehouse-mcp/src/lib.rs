@@ -6,6 +6,7 @@
 //! pass through unchanged.
 
 pub mod catalog;
+pub mod credentials;
 pub mod era;
 pub mod headers;
 pub mod hub;

@@ -4,6 +4,7 @@
 mod access;
 mod audit;
 mod people;
+mod secrets;
 mod servers;
 mod tools;
 
@@ -64,6 +65,9 @@ enum Command {
     /// Issue, list and revoke gateway API keys.
     #[command(subcommand)]
     Key(people::KeyCommand),
+    /// Store, rotate, list and remove the upstream credentials only the gateway holds.
+    #[command(subcommand)]
+    Secret(secrets::SecretCommand),
     /// List every known tool (from the catalogs the gateway has learned), with its server and
     /// class.
     Tools,
@@ -115,6 +119,13 @@ fn run(cli: Cli) -> Result<()> {
                 &config_folder(&cli.config),
             )
             .map_err(|problems| anyhow::anyhow!("{}: policy: {problems}", cli.config.display()))?;
+            if config
+                .servers
+                .iter()
+                .any(|server| !server.secrets().is_empty())
+            {
+                runtime()?.block_on(check_secrets(&cli.config, &config))?;
+            }
             println!(
                 "{}: valid ({} server{})",
                 cli.config.display(),
@@ -136,6 +147,7 @@ fn run(cli: Cli) -> Result<()> {
             command,
         )),
         Command::Key(command) => runtime()?.block_on(people::key(&cli.config, command)),
+        Command::Secret(command) => runtime()?.block_on(secrets::run(&cli.config, command)),
         Command::Tools => runtime()?.block_on(tools::list(&cli.config)),
         Command::Audit(command) => runtime()?.block_on(audit::run(&cli.config, command)),
         Command::Policy(command) => runtime()?.block_on(access::policy(&cli.config, command)),
@@ -206,6 +218,14 @@ fn init(path: &Path, force: bool) -> Result<()> {
     let text = gatehouse_config::starter_config(&executable.to_string_lossy());
     std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
     println!("wrote {}", path.display());
+    let key_file = config_folder(path).join(gatehouse_vault::KEY_FILE);
+    if !key_file.exists() && std::env::var_os(gatehouse_vault::KEY_VARIABLE).is_none() {
+        gatehouse_vault::VaultKey::create_file(&key_file)?;
+        println!(
+            "wrote {} (the key sealing upstream secrets; keep it apart from copies of the store)",
+            key_file.display()
+        );
+    }
     println!("next: `gatehouse serve` and point your MCP client at http://127.0.0.1:8080/mcp");
     Ok(())
 }
@@ -248,7 +268,14 @@ async fn serve(path: &Path, listen: Option<std::net::SocketAddr>) -> Result<()> 
     )
     .await
     .map_err(|problem| anyhow::anyhow!("audit: {problem}"))?;
-    let gateway = gatehouse_gateway::Gateway::new(&config, store, identity, policy, audit);
+    let vault = secrets::open_vault(&base, store.clone(), false).await?;
+    let credentials = gatehouse_gateway::credentials::Credentials::new(vault);
+    credentials
+        .check_config(&config)
+        .await
+        .map_err(|problems| anyhow::anyhow!("{}: {problems}", path.display()))?;
+    let gateway =
+        gatehouse_gateway::Gateway::new(&config, store, identity, policy, audit, credentials);
     let reloader = tokio::spawn(reload_policy_on_hangup(
         path.to_owned(),
         std::sync::Arc::clone(&gateway),
@@ -270,6 +297,16 @@ async fn serve(path: &Path, listen: Option<std::net::SocketAddr>) -> Result<()> 
     }
     tracing::info!("gateway stopped");
     Ok(())
+}
+
+/// Checks that every service credential the configuration refers to is stored and opens.
+async fn check_secrets(path: &Path, config: &gatehouse_config::Config) -> Result<()> {
+    let store = people::open_store(path, config).await?;
+    let vault = secrets::open_vault(&config_folder(path), store, false).await?;
+    gatehouse_gateway::credentials::Credentials::new(vault)
+        .check_config(config)
+        .await
+        .map_err(|problems| anyhow::anyhow!("{}: {problems}", path.display()))
 }
 
 /// On SIGHUP, reads the configuration again and swaps in its policy if it validates; an invalid

@@ -164,6 +164,16 @@ pub(crate) async fn user(path: &Path, command: UserCommand) -> Result<()> {
             for key in &revoked {
                 println!("  revoked API key {key}");
             }
+            // Their own upstream credentials are held by the gateway: they go too.
+            for secret in store.list_secrets().await? {
+                if secret.user.as_deref() == Some(name.as_str()) {
+                    store.remove_secret(secret.secret_ref()).await?;
+                    println!(
+                        "  removed their stored credential `{}`",
+                        secret.secret_ref()
+                    );
+                }
+            }
             println!(
                 "  open sessions and streams are closed by the running gateway within a second"
             );

@@ -102,6 +102,7 @@ pub(crate) fn run(path: &Path, command: ServerCommand) -> Result<()> {
                 };
                 let (kind, target) = match &server.transport {
                     Transport::Stdio { command, args, .. } => {
+                        let args: Vec<&str> = args.iter().map(|arg| arg.as_written()).collect();
                         ("stdio", format!("{command} {}", args.join(" ")))
                     }
                     Transport::Http { url, .. } => ("http", url.clone()),

@@ -112,3 +112,23 @@ fn add_and_remove_keep_comments() {
             .contains("no server named")
     );
 }
+
+#[test]
+fn secret_references_are_checked_and_decide_isolation() {
+    let config = parse(
+        "[servers.a]\ncommand = \"x\"\nargs = [\"--token\", \"{secret:a-token}\"]\nenv = { KEY = \"{user_secret:jira}\" }\n[servers.b]\nurl = \"http://127.0.0.1:1/mcp\"\nheaders = { Authorization = \"Bearer {secret:b}\" }\n",
+    )
+    .unwrap_or_else(|error| panic!("{error}"));
+    let a = &config.servers[0];
+    assert_eq!(a.lifecycle.isolation, crate::Isolation::PerUser);
+    assert!(a.uses_user_secrets());
+    let names: Vec<String> = a.secrets().iter().map(ToString::to_string).collect();
+    assert_eq!(names, ["{secret:a-token}", "{user_secret:jira}"]);
+    assert!(!config.servers[1].uses_user_secrets());
+    assert_eq!(
+        check(
+            "[servers.a]\ncommand = \"x\"\nisolation = \"shared\"\nenv = { KEY = \"{user_secret:jira}\" }\n[servers.b]\nurl = \"http://127.0.0.1:1/mcp\"\nheaders = { Authorization = \"Bearer {secret:b\" }\n"
+        ),
+        "line 3: servers.a.isolation: is `shared`, but the server takes `{user_secret:jira}`, each person's own credential, so one process cannot serve everyone: use `per_user` (or remove `isolation`)\nline 7: servers.b.headers.Authorization: value: `{secret:` is not closed; write `{secret:NAME}`"
+    );
+}

@@ -8,12 +8,15 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use futures::StreamExt;
+use gatehouse_config::Template;
 use http::{HeaderMap, HeaderName, HeaderValue};
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
 use super::mux::Mux;
+use crate::credentials::{CredentialSource, render};
 use crate::era::MODERN_VERSION;
 use crate::jsonrpc::{self, code};
 
@@ -26,6 +29,7 @@ pub(crate) struct HttpWire {
     client: reqwest::Client,
     url: String,
     headers: HeaderMap,
+    credentials: CredentialHeaders,
     session_id: RwLock<Option<String>>,
     protocol_version: RwLock<Option<String>>,
     in_flight: Mutex<HashMap<u64, AbortHandle>>,
@@ -40,23 +44,35 @@ impl HttpWire {
         server: &str,
         client: reqwest::Client,
         url: &str,
-        configured_headers: &BTreeMap<String, String>,
+        configured_headers: &BTreeMap<String, Template>,
+        credentials: (Arc<dyn CredentialSource>, Option<String>),
         mux: &Arc<Mux>,
         mut outbound: mpsc::UnboundedReceiver<Value>,
     ) -> Result<Arc<Self>, String> {
         let mut headers = HeaderMap::new();
+        let mut templates = Vec::new();
         for (name, value) in configured_headers {
             let name = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| format!("header name `{name}` is not valid"))?;
-            let value = HeaderValue::from_str(value)
+            if value.has_secrets() {
+                templates.push((name, value.clone()));
+                continue;
+            }
+            let value = HeaderValue::from_str(value.as_written())
                 .map_err(|_| format!("header `{name}` has a value that is not valid"))?;
             headers.insert(name, value);
         }
+        let (source, user) = credentials;
         let wire = Arc::new(Self {
             server: server.to_owned(),
             client,
             url: url.to_owned(),
             headers,
+            credentials: CredentialHeaders {
+                templates,
+                source,
+                user,
+            },
             session_id: RwLock::new(None),
             protocol_version: RwLock::new(None),
             in_flight: Mutex::new(HashMap::new()),
@@ -226,10 +242,12 @@ impl HttpWire {
         mux: &Arc<Mux>,
         extra_headers: &[(String, String)],
     ) -> Result<(), String> {
+        let mut headers = self.request_headers(message, extra_headers);
+        headers.extend(self.credentials.headers().await?);
         let response = self
             .client
             .post(&self.url)
-            .headers(self.request_headers(message, extra_headers))
+            .headers(headers)
             .json(message)
             .send()
             .await
@@ -306,6 +324,13 @@ impl HttpWire {
             let mut backoff = Duration::from_millis(500);
             loop {
                 let mut headers = wire.request_headers(&json!({}), &[]);
+                match wire.credentials.headers().await {
+                    Ok(credentials) => headers.extend(credentials),
+                    Err(error) => {
+                        tracing::info!(server = %wire.server, %error, "no event stream without credentials");
+                        return;
+                    }
+                }
                 headers.insert(
                     http::header::ACCEPT,
                     HeaderValue::from_static("text/event-stream"),
@@ -346,15 +371,40 @@ impl HttpWire {
     /// Ends a legacy session politely.
     pub(crate) async fn delete_session(&self) {
         if let Some(session) = self.session_id() {
+            let mut headers = self.headers.clone();
+            headers.extend(self.credentials.headers().await.unwrap_or_default());
             let _ = self
                 .client
                 .delete(&self.url)
-                .headers(self.headers.clone())
+                .headers(headers)
                 .header("mcp-session-id", session)
                 .timeout(Duration::from_secs(2))
                 .send()
                 .await;
         }
+    }
+}
+
+/// Headers whose values are filled in from credentials on every request, so a rotated value
+/// is used from the next request on.
+struct CredentialHeaders {
+    templates: Vec<(HeaderName, Template)>,
+    source: Arc<dyn CredentialSource>,
+    user: Option<String>,
+}
+
+impl CredentialHeaders {
+    async fn headers(&self) -> Result<HeaderMap, String> {
+        let mut headers = HeaderMap::new();
+        for (name, template) in &self.templates {
+            let rendered = render(template, self.source.as_ref(), self.user.as_deref()).await?;
+            let mut value = HeaderValue::from_str(rendered.value.expose_secret()).map_err(|_| {
+                format!("header `{name}` would not be a valid header value with its secrets filled in")
+            })?;
+            value.set_sensitive(true);
+            headers.insert(name.clone(), value);
+        }
+        Ok(headers)
     }
 }
 

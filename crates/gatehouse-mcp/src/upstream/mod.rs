@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use gatehouse_config::{ServerConfig, ServerName, Transport};
+use gatehouse_config::{Isolation, ServerConfig, ServerName, Transport};
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, broadcast, mpsc};
 
@@ -20,6 +20,7 @@ pub use mux::{Owner, UpstreamEvent};
 pub use pool::LinkKey;
 use pool::{Activity, Health};
 
+use crate::credentials::{CredentialSource, CredentialUse, render};
 use crate::era::{self, Era, LATEST_LEGACY_VERSION, MODERN_VERSION};
 use crate::jsonrpc;
 use crate::naming::Namespace;
@@ -59,6 +60,15 @@ pub enum UpstreamError {
     LinkLost {
         /// Server name.
         server: String,
+    },
+    /// A credential the server needs is not available (for this person); nothing was started
+    /// and the server's health is unaffected.
+    #[error("server `{server}` needs a credential: {reason}")]
+    MissingCredential {
+        /// Server name.
+        server: String,
+        /// Which credential, and how to provide it.
+        reason: String,
     },
 }
 
@@ -145,6 +155,10 @@ struct Link {
     info: ServerInfo,
     mux: Arc<Mux>,
     wire: Wire,
+    /// The credentials filled into the process's environment and arguments.
+    credentials: Vec<CredentialUse>,
+    /// The credential source's generation at which those were last known to be current.
+    confirmed: AtomicU64,
 }
 
 impl Link {
@@ -203,6 +217,11 @@ pub struct Upstream {
     config: ServerConfig,
     namespace: Namespace,
     http_client: reqwest::Client,
+    credentials: Arc<dyn CredentialSource>,
+    /// The secrets its configuration refers to.
+    secrets: Vec<gatehouse_config::SecretUse>,
+    /// The server takes a person's own credential: every person gets their own link.
+    per_user_credentials: bool,
     slots: std::sync::Mutex<HashMap<LinkKey, Arc<Slot>>>,
     health: std::sync::Mutex<Health>,
     activity: std::sync::Mutex<Activity>,
@@ -277,12 +296,16 @@ impl Upstream {
         config: ServerConfig,
         http_client: reqwest::Client,
         call_timeout: Duration,
+        credentials: Arc<dyn CredentialSource>,
     ) -> Arc<Self> {
         let (notifications, _) = broadcast::channel(256);
         Arc::new(Self {
             namespace: Namespace::new(config.prefix.clone()),
+            per_user_credentials: config.uses_user_secrets(),
+            secrets: config.secrets().into_iter().cloned().collect(),
             config,
             http_client,
+            credentials,
             slots: std::sync::Mutex::new(HashMap::new()),
             health: std::sync::Mutex::new(Health::default()),
             activity: std::sync::Mutex::new(Activity::new(Instant::now())),
@@ -377,15 +400,54 @@ impl Upstream {
     /// Starts the link `requester` would use, if needed, and returns what the server said
     /// about itself.
     pub async fn server_info(&self, requester: &Requester) -> Result<ServerInfo, UpstreamError> {
-        Ok(self.live_link(&self.key_for(requester)).await?.info.clone())
+        Ok(self
+            .live_link(&self.key_for(requester), requester)
+            .await?
+            .info
+            .clone())
     }
 
     fn key_for(&self, requester: &Requester) -> LinkKey {
+        let isolation = match self.config.lifecycle.isolation {
+            // An HTTP server given each person's own credential is one connection per person.
+            Isolation::Shared if self.per_user_credentials => Isolation::PerUser,
+            isolation => isolation,
+        };
         LinkKey::for_call(
-            self.config.lifecycle.isolation,
+            isolation,
             requester.user.as_deref(),
             requester.session.as_deref(),
         )
+    }
+
+    /// The credentials a call by `requester` uses, by id and version (never a value): those of
+    /// the running process, or those a new one would take.
+    pub async fn credentials_for(&self, requester: &Requester) -> Vec<CredentialUse> {
+        if self.secrets.is_empty() {
+            return Vec::new();
+        }
+        let key = self.key_for(requester);
+        let slot = lock(&self.slots).get(&key).cloned();
+        if let Some(link) = slot.and_then(|slot| slot.live())
+            && !link.credentials.is_empty()
+        {
+            return link.credentials.clone();
+        }
+        let user = link_user(&key, requester);
+        let mut used = Vec::new();
+        for secret in &self.secrets {
+            let user = match secret.scope {
+                gatehouse_config::SecretScope::Service => None,
+                gatehouse_config::SecretScope::User => user,
+            };
+            if let Ok(credential) = self.credentials.credential(secret, user).await {
+                used.push(CredentialUse {
+                    id: credential.id.clone(),
+                    version: credential.version,
+                });
+            }
+        }
+        used
     }
 
     /// Sends a request and waits for its response message (a result or an error object).
@@ -397,7 +459,7 @@ impl Upstream {
     ) -> Result<Value, UpstreamError> {
         let key = self.key_for(&options.requester);
         lock(&self.activity).record_call(Instant::now());
-        let link = self.live_link(&key).await?;
+        let link = self.live_link(&key, &options.requester).await?;
         adapt_to_era(&mut message, &link.info.era, &options);
         let (id, answer) = link
             .mux
@@ -484,7 +546,11 @@ impl Upstream {
         stopped
     }
 
-    async fn live_link(&self, key: &LinkKey) -> Result<Arc<Link>, UpstreamError> {
+    async fn live_link(
+        &self,
+        key: &LinkKey,
+        requester: &Requester,
+    ) -> Result<Arc<Link>, UpstreamError> {
         let slot = {
             let mut slots = lock(&self.slots);
             if !slots.contains_key(key) && slots.len() >= self.config.lifecycle.max_processes {
@@ -505,7 +571,15 @@ impl Upstream {
         };
         let mut guard = slot.link.lock().await;
         if let Some(link) = guard.as_ref().filter(|link| link.is_alive()) {
-            return Ok(Arc::clone(link));
+            if self.holds_current_credentials(link, key, requester).await {
+                return Ok(Arc::clone(link));
+            }
+            // A credential it was started with was rotated or removed: new calls go to a new
+            // process; this one finishes the calls it has, then stops.
+            if let Some(old) = guard.take() {
+                tracing::info!(server = %self.config.name, ?key, "credential changed; replacing the process once its calls finish");
+                self.retire(old);
+            }
         }
         if let Some(old) = guard.take() {
             // The link died under us: that counts against the server's health.
@@ -515,6 +589,8 @@ impl Upstream {
             );
             old.shutdown().await;
         }
+        // Credentials first: a person without their credential is no fault of the server's.
+        let launch = self.prepare(key, requester).await?;
         lock(&self.health)
             .may_start(Instant::now())
             .map_err(|reason| UpstreamError::StartFailed {
@@ -522,7 +598,7 @@ impl Upstream {
                 reason,
             })?;
         self.starting.fetch_add(1, Ordering::Relaxed);
-        let started = self.start().await;
+        let started = self.start(launch).await;
         self.starting.fetch_sub(1, Ordering::Relaxed);
         match started {
             Ok(link) => {
@@ -539,7 +615,87 @@ impl Upstream {
         }
     }
 
-    async fn start(&self) -> Result<Arc<Link>, UpstreamError> {
+    /// Whether a running link's credentials are still the current ones. Cheap unless a
+    /// credential changed since the last check.
+    async fn holds_current_credentials(
+        &self,
+        link: &Link,
+        key: &LinkKey,
+        requester: &Requester,
+    ) -> bool {
+        let generation = self.credentials.generation();
+        if link.credentials.is_empty() || link.confirmed.load(Ordering::Relaxed) == generation {
+            return true;
+        }
+        let current = match self.prepare(key, requester).await {
+            Ok(Launch::Stdio { used, .. }) => used,
+            Ok(Launch::Http { .. }) => return true,
+            Err(_) => return false,
+        };
+        let same = current == link.credentials;
+        if same {
+            link.confirmed.store(generation, Ordering::Relaxed);
+        }
+        same
+    }
+
+    /// Lets a replaced link finish its calls in flight (up to the call deadline), then stops it.
+    fn retire(&self, link: Arc<Link>) {
+        let deadline = Instant::now() + self.call_timeout;
+        tokio::spawn(async move {
+            while link.mux.in_flight() > 0 && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            link.shutdown().await;
+        });
+    }
+
+    /// Fills in the credentials a new link for `key` takes.
+    async fn prepare(&self, key: &LinkKey, requester: &Requester) -> Result<Launch, UpstreamError> {
+        let server = self.config.name.to_string();
+        let user = link_user(key, requester);
+        let missing = |reason: String| UpstreamError::MissingCredential {
+            server: server.clone(),
+            reason,
+        };
+        let source = self.credentials.as_ref();
+        match &self.config.transport {
+            Transport::Stdio { args, env, .. } => {
+                let mut used = Vec::new();
+                let mut filled_args = Vec::with_capacity(args.len());
+                for arg in args {
+                    let rendered = render(arg, source, user).await.map_err(&missing)?;
+                    used.extend(rendered.used);
+                    filled_args.push(rendered.value);
+                }
+                let mut filled_env = std::collections::BTreeMap::new();
+                for (name, value) in env {
+                    let rendered = render(value, source, user).await.map_err(&missing)?;
+                    used.extend(rendered.used);
+                    filled_env.insert(name.clone(), rendered.value);
+                }
+                used.sort();
+                used.dedup();
+                Ok(Launch::Stdio {
+                    args: filled_args,
+                    env: filled_env,
+                    used,
+                })
+            }
+            Transport::Http { headers, .. } => {
+                // Filled in again on every request; checked here so a missing one is reported
+                // before anything starts.
+                for value in headers.values().filter(|value| value.has_secrets()) {
+                    render(value, source, user).await.map_err(&missing)?;
+                }
+                Ok(Launch::Http {
+                    user: user.map(str::to_owned),
+                })
+            }
+        }
+    }
+
+    async fn start(&self, launch: Launch) -> Result<Arc<Link>, UpstreamError> {
         let server = self.config.name.to_string();
         let start_failed = |reason: String| UpstreamError::StartFailed {
             server: server.clone(),
@@ -551,35 +707,45 @@ impl Upstream {
             outbound_sender,
             self.notifications.clone(),
             self.call_timeout,
+            Arc::clone(self.credentials.scrubber()),
         );
-        let wire = match &self.config.transport {
-            Transport::Stdio {
-                command,
-                args,
-                env,
-                cwd,
-            } => {
+        let mut credentials = Vec::new();
+        let wire = match (&self.config.transport, launch) {
+            (Transport::Stdio { command, cwd, .. }, Launch::Stdio { args, env, used }) => {
                 let spec = stdio::StdioCommand {
                     command,
                     args,
                     env,
                     cwd: cwd.as_deref(),
                 };
-                let wire = stdio::StdioWire::spawn(&server, &spec, &mux, outbound)
-                    .map_err(|error| start_failed(format!("`{command}` did not start: {error}")))?;
+                let wire = stdio::StdioWire::spawn(
+                    &server,
+                    &spec,
+                    &mux,
+                    outbound,
+                    self.credentials.scrubber(),
+                )
+                .map_err(|error| start_failed(format!("`{command}` did not start: {error}")))?;
+                credentials = used;
                 Wire::Stdio(wire)
             }
-            Transport::Http { url, headers } => {
+            (Transport::Http { url, headers }, Launch::Http { user }) => {
                 let wire = http::HttpWire::new(
                     &server,
                     self.http_client.clone(),
                     url,
                     headers,
+                    (Arc::clone(&self.credentials), user),
                     &mux,
                     outbound,
                 )
                 .map_err(start_failed)?;
                 Wire::Http(wire)
+            }
+            _ => {
+                return Err(start_failed(
+                    "its transport changed while it was starting".to_owned(),
+                ));
             }
         };
         let placeholder = ServerInfo {
@@ -592,6 +758,8 @@ impl Upstream {
             info: placeholder,
             mux,
             wire,
+            confirmed: AtomicU64::new(self.credentials.generation()),
+            credentials,
         };
         let known = self
             .known_era
@@ -822,6 +990,28 @@ fn adapt_to_era(message: &mut Value, era: &Era, options: &CallOptions) {
             }
         }
         Era::Legacy(_) => era::strip_envelope_meta(message),
+    }
+}
+
+/// What a new link is started with: the filled-in command line of a stdio server, or the
+/// person an HTTP link fills its credential headers for.
+enum Launch {
+    Stdio {
+        args: Vec<secrecy::SecretString>,
+        env: std::collections::BTreeMap<String, secrecy::SecretString>,
+        used: Vec<CredentialUse>,
+    },
+    Http {
+        user: Option<String>,
+    },
+}
+
+/// The person a link serves: its key's user, or the caller of a per-session link.
+fn link_user<'a>(key: &'a LinkKey, requester: &'a Requester) -> Option<&'a str> {
+    match key {
+        LinkKey::Shared => None,
+        LinkKey::User(user) => Some(user),
+        LinkKey::Session(_) => requester.user.as_deref(),
     }
 }
 

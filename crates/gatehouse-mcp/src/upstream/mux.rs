@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use crate::credentials::Scrubber;
 use crate::jsonrpc::{self, Kind, code};
 
 /// Something an upstream sent that belongs to one downstream call.
@@ -55,6 +56,7 @@ pub(crate) struct Mux {
     outbound: mpsc::UnboundedSender<Value>,
     unsolicited: broadcast::Sender<Value>,
     reply_timeout: Duration,
+    scrubber: Arc<Scrubber>,
 }
 
 impl Mux {
@@ -63,8 +65,10 @@ impl Mux {
         outbound: mpsc::UnboundedSender<Value>,
         unsolicited: broadcast::Sender<Value>,
         reply_timeout: Duration,
+        scrubber: Arc<Scrubber>,
     ) -> Arc<Self> {
         Arc::new(Self {
+            scrubber,
             server: server.to_owned(),
             next_id: AtomicU64::new(1),
             table: Mutex::new(Table::default()),
@@ -184,7 +188,10 @@ impl Mux {
     }
 
     /// Routes one inbound message. `related` is the call whose HTTP response stream carried it.
-    pub(crate) fn dispatch(self: &Arc<Self>, message: Value, related: Option<u64>) {
+    pub(crate) fn dispatch(self: &Arc<Self>, mut message: Value, related: Option<u64>) {
+        // Whatever an upstream sends may echo a credential it was given: scrubbed here, before
+        // it can reach a client, a log line or a receipt.
+        self.scrubber.scrub_value(&mut message);
         match jsonrpc::kind(&message) {
             Kind::Response => {
                 let Some(id) = message.get("id").and_then(Value::as_u64) else {

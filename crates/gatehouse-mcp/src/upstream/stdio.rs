@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, ChildStdin, Command};
@@ -18,6 +19,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::codec::{FramedRead, LinesCodec};
 
 use super::mux::Mux;
+use crate::credentials::Scrubber;
 
 /// Longest line accepted from an upstream: one message.
 const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
@@ -36,8 +38,8 @@ pub(crate) struct StdioWire {
 /// What to run.
 pub(crate) struct StdioCommand<'a> {
     pub command: &'a str,
-    pub args: &'a [String],
-    pub env: &'a BTreeMap<String, String>,
+    pub args: Vec<SecretString>,
+    pub env: BTreeMap<String, SecretString>,
     pub cwd: Option<&'a str>,
 }
 
@@ -48,10 +50,11 @@ impl StdioWire {
         spec: &StdioCommand<'_>,
         mux: &Arc<Mux>,
         outbound: mpsc::UnboundedReceiver<Value>,
+        scrubber: &Arc<Scrubber>,
     ) -> std::io::Result<Self> {
         let mut command = Command::new(spec.command);
         command
-            .args(spec.args)
+            .args(spec.args.iter().map(ExposeSecret::expose_secret))
             .env_clear()
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -63,7 +66,11 @@ impl StdioWire {
                 command.env(name, value);
             }
         }
-        command.envs(spec.env);
+        command.envs(
+            spec.env
+                .iter()
+                .map(|(name, value)| (name, value.expose_secret())),
+        );
         if let Some(cwd) = spec.cwd {
             command.current_dir(cwd);
         }
@@ -102,7 +109,7 @@ impl StdioWire {
             });
         }
         if let Some(stderr) = stderr {
-            tokio::spawn(copy_stderr(server.to_owned(), stderr));
+            tokio::spawn(copy_stderr(server.to_owned(), stderr, Arc::clone(scrubber)));
         }
         tokio::spawn(reap(
             server.to_owned(),
@@ -187,7 +194,7 @@ async fn write_messages(
     }
 }
 
-async fn copy_stderr(server: String, stderr: tokio::process::ChildStderr) {
+async fn copy_stderr(server: String, stderr: tokio::process::ChildStderr, scrubber: Arc<Scrubber>) {
     let mut lines = FramedRead::new(stderr, LinesCodec::new_with_max_length(64 * 1024));
     let mut window = Instant::now();
     let mut in_window = 0u32;
@@ -204,7 +211,7 @@ async fn copy_stderr(server: String, stderr: tokio::process::ChildStderr) {
         }
         in_window += 1;
         if in_window <= STDERR_LINES_PER_SECOND {
-            tracing::info!(%server, stderr = %line);
+            tracing::info!(%server, stderr = %scrubber.scrub_text(&line));
         } else {
             suppressed += 1;
         }

@@ -1,0 +1,184 @@
+//! The gateway's credentials: values opened from the vault on first use and kept in memory
+//! until the change watcher reports a rotation or removal, so a call costs no store read and a
+//! rotation reaches the next call within the watcher's poll interval. Every value opened is
+//! taught to the scrubber.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use gatehouse_config::{Config, SecretScope, SecretUse};
+use gatehouse_mcp::credentials::{Credential, CredentialFuture, CredentialSource, Scrubber};
+use gatehouse_store::{SecretRef, StoreError};
+use gatehouse_vault::{Vault, VaultError};
+
+/// How often a credential's last use is written to the store, at most.
+const USE_RECORD_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Credentials from the vault, cached.
+pub struct Credentials {
+    vault: Option<Arc<Vault>>,
+    cache: Mutex<HashMap<String, Arc<Credential>>>,
+    last_recorded: Mutex<HashMap<String, Instant>>,
+    generation: AtomicU64,
+    scrubber: Arc<Scrubber>,
+}
+
+impl Credentials {
+    /// Credentials from `vault`; `None` when the gateway has no secrets key.
+    pub fn new(vault: Option<Vault>) -> Arc<Self> {
+        Arc::new(Self {
+            vault: vault.map(Arc::new),
+            cache: Mutex::new(HashMap::new()),
+            last_recorded: Mutex::new(HashMap::new()),
+            generation: AtomicU64::new(0),
+            scrubber: Arc::new(Scrubber::default()),
+        })
+    }
+
+    fn cache(&self) -> MutexGuard<'_, HashMap<String, Arc<Credential>>> {
+        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Drops the cached value of credential `id` (`NAME` or `NAME@USER`) after it was rotated
+    /// or removed; running processes that hold it are replaced.
+    pub fn forget(&self, id: &str) {
+        // Under the cache's lock, so an opening in progress sees the move before it caches.
+        let mut cache = self.cache();
+        cache.remove(id);
+        self.generation.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Drops every cached credential of a removed person.
+    pub fn forget_user(&self, user: &str) {
+        let suffix = format!("@{user}");
+        let mut cache = self.cache();
+        cache.retain(|id, _| !id.ends_with(&suffix));
+        self.generation.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Checks that every service credential the configuration refers to can be opened; the
+    /// error lists each one that cannot, with how to set it.
+    pub async fn check_config(&self, config: &Config) -> Result<(), String> {
+        let mut problems = Vec::new();
+        for server in &config.servers {
+            for secret in server.secrets() {
+                if secret.scope == SecretScope::User {
+                    continue;
+                }
+                if let Err(error) = self.credential(secret, None).await {
+                    problems.push(format!("servers.{}: {error}", server.name));
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("\n"))
+        }
+    }
+
+    async fn open(
+        &self,
+        secret: &SecretUse,
+        user: Option<&str>,
+    ) -> Result<Arc<Credential>, String> {
+        let reference = SecretRef {
+            name: &secret.name,
+            user,
+        };
+        let id = reference.to_string();
+        if let Some(credential) = self.cache().get(&id) {
+            self.note_use(reference);
+            return Ok(Arc::clone(credential));
+        }
+        let Some(vault) = &self.vault else {
+            return Err(not_set(secret, user));
+        };
+        // A rotation reported while the value is being opened must not be cached over.
+        let generation = self.generation();
+        let opened = match vault.reveal(reference).await {
+            Ok(opened) => opened,
+            Err(VaultError::Store(StoreError::NotFound { .. })) => {
+                return Err(not_set(secret, user));
+            }
+            Err(error) => return Err(error.to_string()),
+        };
+        let credential = Arc::new(Credential {
+            id: opened.id,
+            version: opened.version,
+            value: opened.value,
+        });
+        self.scrubber.learn(&credential);
+        let mut cache = self.cache();
+        if self.generation() == generation {
+            cache.insert(id, Arc::clone(&credential));
+        }
+        drop(cache);
+        self.note_use(reference);
+        Ok(credential)
+    }
+
+    /// Records a use in the store now and then (for `secret list`), off the call's path.
+    fn note_use(&self, reference: SecretRef<'_>) {
+        let Some(vault) = &self.vault else { return };
+        let id = reference.to_string();
+        {
+            let mut recorded = self
+                .last_recorded
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if recorded
+                .get(&id)
+                .is_some_and(|at| at.elapsed() < USE_RECORD_INTERVAL)
+            {
+                return;
+            }
+            recorded.insert(id, Instant::now());
+        }
+        let vault = Arc::clone(vault);
+        let name = reference.name.to_owned();
+        let user = reference.user.map(str::to_owned);
+        tokio::spawn(async move {
+            let reference = SecretRef {
+                name: &name,
+                user: user.as_deref(),
+            };
+            if let Err(error) = vault.record_use(reference).await {
+                tracing::debug!(%error, secret = %reference, "last use not recorded");
+            }
+        });
+    }
+}
+
+fn not_set(secret: &SecretUse, user: Option<&str>) -> String {
+    match user {
+        None => format!(
+            "secret `{}` is not set; set it with `gatehouse secret set {}`",
+            secret.name, secret.name
+        ),
+        Some(user) => format!(
+            "`{user}` has not stored their own credential `{}`; they can set it with `gatehouse secret set --user {user} {}`",
+            secret.name, secret.name
+        ),
+    }
+}
+
+impl CredentialSource for Credentials {
+    fn credential<'a>(
+        &'a self,
+        secret: &'a SecretUse,
+        user: Option<&'a str>,
+    ) -> CredentialFuture<'a> {
+        Box::pin(self.open(secret, user))
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Relaxed)
+    }
+
+    fn scrubber(&self) -> &Arc<Scrubber> {
+        &self.scrubber
+    }
+}
