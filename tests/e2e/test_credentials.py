@@ -1,0 +1,170 @@
+"""Central credentials through the official Python SDK and server-everything.
+
+A secret stored with `gatehouse secret set` is filled into server-everything's environment
+(stdio) and into the headers sent to server-everything over HTTP. `get-env` shows the child got
+it, and what the client reads in its place is the scrub marker. A rotation replaces the running
+process without failing a call. The canary test runs the scenarios with the gateway logging at
+TRACE and then searches every place a value could leak: the log, every response, the receipts,
+the CLI's output and the store file.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import anyio
+import pytest
+
+import scenarios
+from conftest import (
+    EVERYTHING_JS,
+    GATEHOUSE,
+    LISTENING_LINE,
+    NODE,
+    STARTUP_TIMEOUT_SECONDS,
+    EverythingHttp,
+    child_env,
+    toml_string,
+)
+from processes import ManagedProcess
+
+pytestmark = pytest.mark.anyio
+
+MODES = pytest.mark.parametrize("mode", scenarios.PROTOCOL_MODES)
+ROTATION_LIMIT_SECONDS = 10.0
+
+
+@dataclass
+class VaultedGateway:
+    url: str
+    config: Path
+    folder: Path
+    process: ManagedProcess
+    canary: str
+
+
+def cli(config: Path, *args: str, stdin: str | None = None) -> str:
+    done = subprocess.run(
+        [str(GATEHOUSE), "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        input=stdin,
+    )
+    assert done.returncode == 0, f"gatehouse {' '.join(args)}: {done.stdout}{done.stderr}"
+    return done.stdout + done.stderr
+
+
+@pytest.fixture
+def vaulted(request: pytest.FixtureRequest, tmp_path: Path, everything_http: EverythingHttp) -> Iterator[VaultedGateway]:
+    """A gateway logging at TRACE whose upstreams take the secret `canary`."""
+    canary = f"canary-{secrets.token_hex(12)}"
+    config = tmp_path / "gatehouse.toml"
+    config.write_text(
+        f"""\
+[gateway]
+listen = "127.0.0.1:0"
+
+[servers.everything]
+command = {toml_string(str(NODE))}
+args = [{toml_string(str(EVERYTHING_JS))}, "stdio"]
+env = {{ UPSTREAM_TOKEN = "{{secret:canary}}" }}
+
+[servers.remote]
+url = {toml_string(everything_http.url)}
+headers = {{ Authorization = "Bearer {{secret:canary}}" }}
+"""
+    )
+    cli(config, "secret", "set", "canary", "--description", "e2e canary", stdin=f"{canary}\n")
+    env = child_env()
+    env["GATEHOUSE_LOG"] = "trace"
+    process = ManagedProcess(
+        "gatehouse", [str(GATEHOUSE), "serve", "--config", str(config)], log_dir=tmp_path, env=env, cwd=tmp_path
+    )
+    request.node.gatehouse_processes = [process]
+    try:
+        match = process.wait_for_line(LISTENING_LINE, STARTUP_TIMEOUT_SECONDS)
+        yield VaultedGateway(url=match.group(1), config=config, folder=tmp_path, process=process, canary=canary)
+    finally:
+        process.stop()
+
+
+def connect(gateway: VaultedGateway, mode: str) -> scenarios.Connect:
+    return partial(scenarios.open_client, gateway.url, mode)
+
+
+async def child_environment(gateway: VaultedGateway, mode: str) -> dict[str, str]:
+    async with connect(gateway, mode)() as client:
+        result = await client.call_tool("everything__get-env", {})
+    [text] = scenarios.only_text(result)
+    return json.loads(text)
+
+
+@MODES
+async def test_the_secret_reaches_the_child_and_the_client_sees_the_marker(vaulted: VaultedGateway, mode: str) -> None:
+    with anyio.fail_after(scenarios.CHECK_TIMEOUT_SECONDS):
+        environment = await child_environment(vaulted, mode)
+    assert environment["UPSTREAM_TOKEN"] == "[redacted secret canary v1]"
+    assert vaulted.canary not in json.dumps(environment)
+
+
+async def test_rotation_replaces_the_process_without_a_failed_call(vaulted: VaultedGateway) -> None:
+    with anyio.fail_after(scenarios.CHECK_TIMEOUT_SECONDS):
+        before = await child_environment(vaulted, "2026-07-28")
+    assert before["UPSTREAM_TOKEN"] == "[redacted secret canary v1]"
+    cli(vaulted.config, "secret", "rotate", "canary", stdin=f"{vaulted.canary}-rotated\n")
+    rotated = time.monotonic()
+    seen = []
+    with anyio.fail_after(scenarios.CHECK_TIMEOUT_SECONDS):
+        # A bounded loop of calls: every one must succeed, and the new value must arrive.
+        while time.monotonic() - rotated < ROTATION_LIMIT_SECONDS:
+            environment = await child_environment(vaulted, "2026-07-28")
+            seen.append(environment["UPSTREAM_TOKEN"])
+            if seen[-1] == "[redacted secret canary v2]":
+                break
+            await anyio.sleep(0.05)
+    assert seen[-1] == "[redacted secret canary v2]", seen
+    assert set(seen) <= {"[redacted secret canary v1]", "[redacted secret canary v2]"}, seen
+    assert time.monotonic() - rotated < 2.0, "the new value took longer than 2 s to arrive"
+
+
+async def test_the_canary_appears_nowhere(vaulted: VaultedGateway) -> None:
+    responses: list[str] = []
+    with anyio.fail_after(scenarios.CHECK_TIMEOUT_SECONDS * 2):
+        for mode in scenarios.PROTOCOL_MODES:
+            async with connect(vaulted, mode)() as client:
+                tools = await scenarios.list_all_tools(client)
+                responses.append(repr(tools))
+                responses.append(repr(await client.call_tool("everything__get-env", {})))
+                for prefix in ("everything__", "remote__"):
+                    responses.append(repr(await client.call_tool(f"{prefix}echo", {"message": "hello"})))
+                    responses.append(repr(await scenarios.list_all_resources(client)))
+                    responses.append(repr(await client.call_tool(f"{prefix}get-sum", {"a": 1, "b": 2})))
+                    # An unknown tool: whatever comes back (an error or a tool error) is searched too.
+                    try:
+                        responses.append(repr(await client.call_tool(f"{prefix}no-such-tool", {})))
+                    except Exception as failed:  # noqa: BLE001
+                        responses.append(repr(failed))
+    outputs = [
+        cli(vaulted.config, "audit", "export"),
+        cli(vaulted.config, "audit", "tail", "-n", "1000"),
+        cli(vaulted.config, "secret", "list"),
+        cli(vaulted.config, "server", "list"),
+        cli(vaulted.config, "tools"),
+    ]
+    vaulted.process.stop()
+    log = vaulted.process.stderr_path.read_text(errors="replace") + vaulted.process.stdout_path.read_text(errors="replace")
+    assert " TRACE " in log, "the gateway did not log at TRACE"
+    assert "[redacted secret canary v1]" in "".join(responses), "the scenarios never touched the secret"
+    for place, text in [("log", log), ("responses", "".join(responses)), ("cli", "".join(outputs))]:
+        assert text.count(vaulted.canary) == 0, f"the canary leaked into the {place}"
+    for store_file in vaulted.folder.glob("gatehouse.db*"):
+        assert vaulted.canary.encode() not in store_file.read_bytes(), f"the canary is in {store_file.name}"
