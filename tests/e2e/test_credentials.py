@@ -168,3 +168,67 @@ async def test_the_canary_appears_nowhere(vaulted: VaultedGateway) -> None:
         assert text.count(vaulted.canary) == 0, f"the canary leaked into the {place}"
     for store_file in vaulted.folder.glob("gatehouse.db*"):
         assert vaulted.canary.encode() not in store_file.read_bytes(), f"the canary is in {store_file.name}"
+
+
+@pytest.fixture
+def per_person(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Path]]:
+    """A gateway with API keys whose stdio server-everything takes each person's own token."""
+    pepper = tmp_path / "pepper"
+    pepper.write_text("a pepper of at least thirty-two bytes, for the e2e tests")
+    config = tmp_path / "gatehouse.toml"
+    config.write_text(
+        f"""\
+[gateway]
+listen = "127.0.0.1:0"
+
+[auth.api_keys]
+pepper_file = {toml_string(str(pepper))}
+
+[[grant]]
+id = "everyone"
+to = ["*"]
+servers = ["everything"]
+
+[servers.everything]
+command = {toml_string(str(NODE))}
+args = [{toml_string(str(EVERYTHING_JS))}, "stdio"]
+env = {{ UPSTREAM_TOKEN = "{{user_secret:tok}}" }}
+"""
+    )
+    keys = {}
+    for user in ("alice", "bob"):
+        cli(config, "user", "add", user)
+        keys[user] = cli(config, "key", "issue", user).splitlines()[1].strip()
+        cli(config, "secret", "set", "--user", user, "tok", stdin=f"{user}-{secrets.token_hex(8)}\n")
+    process = ManagedProcess(
+        "gatehouse", [str(GATEHOUSE), "serve", "--config", str(config)], log_dir=tmp_path, env=child_env(), cwd=tmp_path
+    )
+    request.node.gatehouse_processes = [process]
+    try:
+        match = process.wait_for_line(LISTENING_LINE, STARTUP_TIMEOUT_SECONDS)
+        yield match.group(1), keys, config
+    finally:
+        process.stop()
+
+
+@MODES
+async def test_each_person_s_process_gets_their_own_token(
+    per_person: tuple[str, dict[str, str], Path], mode: str
+) -> None:
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
+
+    url, keys, config = per_person
+    seen = {}
+    with anyio.fail_after(scenarios.CHECK_TIMEOUT_SECONDS):
+        for user, key in keys.items():
+            http = create_mcp_http_client(headers={"Authorization": f"Bearer {key}"})
+            async with http:
+                async with Client(streamable_http_client(url, http_client=http), mode=mode, cache=None) as client:
+                    result = await client.call_tool("everything__get-env", {})
+            [text] = scenarios.only_text(result)
+            seen[user] = json.loads(text)["UPSTREAM_TOKEN"]
+    assert seen == {user: f"[redacted secret tok@{user} v1]" for user in keys}
+    log = (config.parent / "gatehouse.stderr").read_text(errors="replace")
+    assert log.count("upstream started server=everything") == 2, "one process per person expected"

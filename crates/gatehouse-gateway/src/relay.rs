@@ -76,6 +76,10 @@ impl Gateway {
             Err(GatewayError::Upstream(gatehouse_mcp::upstream::UpstreamError::Timeout {
                 ..
             })) => (Outcome::Timeout, Some(ErrorSource::Upstream)),
+            // Nothing was sent: the gateway holds no credential for this caller.
+            Err(GatewayError::Upstream(
+                gatehouse_mcp::upstream::UpstreamError::MissingCredential { .. },
+            )) => (Outcome::UpstreamError, Some(ErrorSource::Gateway)),
             Err(GatewayError::Upstream(_) | GatewayError::Relayed(_)) => {
                 (Outcome::UpstreamError, Some(ErrorSource::Upstream))
             }
