@@ -228,14 +228,14 @@ fn servers_using(config: &Config, name: &str, scope: SecretScope) -> Vec<String>
 
 fn print_secrets(config: &Config, secrets: &[SecretMetadata]) {
     println!(
-        "{:<28} {:<12} {:>4} {:<17} {:<17} {:<17} USED BY",
-        "SECRET", "OWNER TEAM", "VER", "CREATED", "ROTATED", "LAST USED"
+        "{:<28} {:<12} {:>4} {:<17} {:<17} {:<17} {:<20} DESCRIPTION",
+        "SECRET", "OWNER TEAM", "VER", "CREATED", "ROTATED", "LAST USED", "USED BY"
     );
     for secret in secrets {
         let id = secret.secret_ref().to_string();
         let users = servers_using(config, &secret.name, scope_of(secret.user.as_deref()));
         println!(
-            "{:<28} {:<12} {:>4} {:<17} {:<17} {:<17} {}",
+            "{:<28} {:<12} {:>4} {:<17} {:<17} {:<17} {:<20} {}",
             id,
             secret.owner_team.as_deref().unwrap_or("-"),
             secret.version,
@@ -246,7 +246,8 @@ fn print_secrets(config: &Config, secrets: &[SecretMetadata]) {
                 "-".to_owned()
             } else {
                 users.join(",")
-            }
+            },
+            secret.description
         );
     }
 }

@@ -97,10 +97,13 @@ fn secrets_are_sealed_listed_without_values_and_need_their_own_key() {
     let (ok, list, err) = run_cli(path, &["secret", "list"]);
     assert!(ok, "{err}");
     let svc = list.lines().find(|line| line.starts_with("svc ")).unwrap();
-    assert!(svc.contains(" 2 ") && svc.ends_with("up"), "{list}");
+    assert!(
+        svc.contains(" 2 ") && svc.contains(" up ") && svc.ends_with("upstream token"),
+        "{list}"
+    );
     assert!(
         list.lines()
-            .any(|line| line.starts_with("other ") && line.ends_with('-')),
+            .any(|line| line.starts_with("other ") && line.trim_end().ends_with('-')),
         "{list}"
     );
     assert!(
