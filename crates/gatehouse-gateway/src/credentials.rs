@@ -106,8 +106,8 @@ impl Credentials {
             Err(error) => return Err(error.to_string()),
         };
         let credential = Arc::new(Credential {
-            id: opened.id,
-            version: opened.version,
+            id: opened.metadata.secret_ref().to_string(),
+            version: opened.metadata.version,
             value: opened.value,
         });
         self.scrubber.learn(&credential);

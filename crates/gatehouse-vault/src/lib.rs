@@ -77,22 +77,19 @@ pub enum VaultError {
     Store(#[from] StoreError),
 }
 
-/// A secret's value with its id and version, as the gateway uses it.
-pub struct Credential {
-    /// `NAME` for a service credential, `NAME@USER` for a person's.
-    pub id: String,
-    /// The rotation counter.
-    pub version: i64,
+/// An opened secret: its metadata and its value.
+pub struct Revealed {
+    /// Everything but the value.
+    pub metadata: SecretMetadata,
     /// The value.
     pub value: SecretString,
 }
 
-impl fmt::Debug for Credential {
+impl fmt::Debug for Revealed {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         formatter
-            .debug_struct("Credential")
-            .field("id", &self.id)
-            .field("version", &self.version)
+            .debug_struct("Revealed")
+            .field("metadata", &self.metadata)
             .finish_non_exhaustive()
     }
 }
@@ -197,7 +194,7 @@ impl Vault {
     }
 
     /// Opens a secret's current value.
-    pub async fn reveal(&self, secret: SecretRef<'_>) -> Result<Credential, VaultError> {
+    pub async fn reveal(&self, secret: SecretRef<'_>) -> Result<Revealed, VaultError> {
         let sealed = self.store.secret(secret).await?;
         let id = secret.to_string();
         let version = sealed.metadata.version;
@@ -233,9 +230,8 @@ impl Vault {
                 version,
             }
         })?;
-        Ok(Credential {
-            id,
-            version,
+        Ok(Revealed {
+            metadata: sealed.metadata,
             value: SecretString::from(text),
         })
     }

@@ -31,7 +31,7 @@ async fn values_are_sealed_at_rest_and_open_with_the_key() {
         .unwrap();
     assert_eq!(metadata.version, 1);
     let credential = vault.reveal(github).await.unwrap();
-    assert_eq!(credential.id, "github");
+    assert_eq!(credential.metadata.secret_ref().to_string(), "github");
     assert_eq!(credential.value.expose_secret(), "ghp_canary_4f1d2b7e");
     assert!(!format!("{credential:?}").contains("canary"));
 

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{Gateway, echoing_upstream, keyed_config, run_cli, run_cli_with_input};
+use support::{Gateway, header_of, keyed_config, recording_upstream, run_cli, run_cli_with_input};
 
 const VALUE: &str = "svc-canary-7Hq2xL9p";
 
@@ -161,7 +161,7 @@ fn secrets_are_sealed_listed_without_values_and_need_their_own_key() {
 
 #[test]
 fn a_service_credential_reaches_the_upstream_and_never_the_client() {
-    let (upstream, seen) = echoing_upstream(64);
+    let (upstream, seen) = recording_upstream(64);
     let dir = tempfile::tempdir().unwrap();
     let config = anonymous_config(&upstream, "Bearer {secret:svc}");
     write_config(dir.path(), &config);
@@ -177,7 +177,7 @@ fn a_service_credential_reaches_the_upstream_and_never_the_client() {
         seen.lock()
             .unwrap()
             .iter()
-            .all(|header| header == &format!("Bearer {VALUE}"))
+            .all(|head| header_of(head, "authorization") == format!("Bearer {VALUE}"))
     );
 
     // The receipt names the credential and its version, never its value.
@@ -193,7 +193,7 @@ fn a_service_credential_reaches_the_upstream_and_never_the_client() {
 
 #[test]
 fn each_person_s_own_credential_reaches_the_upstream_for_them_alone() {
-    let (upstream, seen) = echoing_upstream(1000);
+    let (upstream, seen) = recording_upstream(1000);
     let dir = tempfile::tempdir().unwrap();
     let grant = "[[grant]]\nid = \"all\"\nto = [\"*\"]\nservers = [\"*\"]\n";
     let config = keyed_config(
@@ -243,7 +243,12 @@ fn each_person_s_own_credential_reaches_the_upstream_for_them_alone() {
             format!("you sent Bearer [redacted secret tok@{user} v1]")
         );
     }
-    let recorded = seen.lock().unwrap().clone();
+    let recorded: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|head| header_of(head, "authorization"))
+        .collect();
     let count = |value: &str| recorded.iter().filter(|header| *header == value).count();
     assert!(count("Bearer alice-token-0001") >= 50, "{recorded:?}");
     assert!(count("Bearer bob-token-0002") >= 50, "{recorded:?}");
@@ -271,7 +276,7 @@ fn each_person_s_own_credential_reaches_the_upstream_for_them_alone() {
 
 #[test]
 fn a_rotation_under_load_fails_no_call_and_later_calls_carry_the_new_value() {
-    let (upstream, seen) = echoing_upstream(5000);
+    let (upstream, seen) = recording_upstream(5000);
     let dir = tempfile::tempdir().unwrap();
     let config = anonymous_config(&upstream, "Bearer {secret:svc}");
     write_config(dir.path(), &config);
@@ -332,7 +337,12 @@ fn a_rotation_under_load_fails_no_call_and_later_calls_carry_the_new_value() {
         }
     }
     assert!(old > 0 && new > 0, "old {old}, new {new}");
-    let seen = seen.lock().unwrap();
+    let seen: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|head| header_of(head, "authorization"))
+        .collect();
     assert!(
         seen.iter()
             .all(|header| header == "Bearer first-value-0001"

@@ -13,7 +13,7 @@ use std::io::Read;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::{Gateway, child_pids, demo_server, keyed_config, run_cli};
+use support::{Gateway, child_pids, demo_server, keyed_config, recording_upstream, run_cli};
 
 /// A gateway with API keys on, and the keys of alice and bob.
 fn gateway_with_keys() -> (Gateway, String, String, String) {
@@ -293,59 +293,9 @@ fn bad_tokens_are_refused_before_any_server_is_started() {
     );
 }
 
-/// A minimal 2026-07-28 MCP server over HTTP on 127.0.0.1 port 0 that records the headers of
-/// every request it gets. It answers a bounded number of connections, then its thread ends.
-fn capturing_upstream() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-    use std::io::{BufRead, BufReader, Read as _, Write as _};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let record = std::sync::Arc::clone(&seen);
-    std::thread::spawn(move || {
-        for stream in listener.incoming().take(64) {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut head = String::new();
-            let mut length = 0usize;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = value.trim().parse().unwrap_or(0);
-                }
-                head.push_str(&line);
-            }
-            let mut body = vec![0; length];
-            let _ = reader.read_exact(&mut body);
-            record.lock().unwrap().push(head);
-            let request: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-            let result = match request["method"].as_str() {
-                Some("server/discover") => {
-                    json!({"supportedVersions": ["2026-07-28"], "capabilities": {"tools": {}}, "serverInfo": {"name": "capture", "version": "1"}})
-                }
-                Some("tools/list") => {
-                    json!({"tools": [{"name": "echo", "inputSchema": {"type": "object"}, "annotations": {"readOnlyHint": true}}]})
-                }
-                Some("tools/call") => json!({"content": [{"type": "text", "text": "captured"}]}),
-                _ => json!({}),
-            };
-            let answer =
-                json!({"jsonrpc": "2.0", "id": request["id"], "result": result}).to_string();
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
-                answer.len()
-            );
-        }
-    });
-    (url, seen)
-}
-
 #[test]
 fn the_clients_credential_never_reaches_an_upstream() {
-    let (upstream, seen) = capturing_upstream();
+    let (upstream, seen) = recording_upstream(64);
     let dir = tempfile::tempdir().unwrap();
     let grant = "[[grant]]\nid = \"all\"\nto = [\"*\"]\nservers = [\"*\"]\n";
     let config = keyed_config(
@@ -359,7 +309,7 @@ fn the_clients_credential_never_reaches_an_upstream() {
     let key = out.lines().nth(1).unwrap().trim().to_owned();
     let gateway = Gateway::start_in(dir, &config);
     let authorization = format!("Bearer {key}");
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "capture__echo", "arguments": {},
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "capture__whoami", "arguments": {},
         "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}}});
     let reply = gateway.post(
         &body.to_string(),
@@ -367,11 +317,11 @@ fn the_clients_credential_never_reaches_an_upstream() {
             ("authorization", &authorization),
             ("mcp-protocol-version", "2026-07-28"),
             ("mcp-method", "tools/call"),
-            ("mcp-name", "capture__echo"),
+            ("mcp-name", "capture__whoami"),
             ("cookie", "session=secret"),
         ],
     );
-    assert_eq!(reply.result()["content"][0]["text"], "captured");
+    assert_eq!(reply.result()["content"][0]["text"], "you sent ");
     let heads = seen.lock().unwrap().clone();
     assert!(heads.len() >= 2, "{heads:?}");
     for head in &heads {

@@ -361,11 +361,11 @@ pub fn run_cli_with_input(dir: &Path, args: &[&str], input: &str) -> (bool, Stri
     )
 }
 
-/// A 2026-07-28 MCP server over HTTP on 127.0.0.1 port 0, written for credential tests: its
-/// one tool, `whoami`, answers with the `Authorization` header it received, and every
-/// request's `Authorization` header is recorded (`""` when absent). It serves at most
+/// A 2026-07-28 MCP server over HTTP on 127.0.0.1 port 0, written for tests of what reaches an
+/// upstream: it records the head (request line and headers) of every request, and its one
+/// tool, `whoami`, answers with the `Authorization` header it received. It serves at most
 /// `limit` connections, one thread each, then its accept loop ends.
-pub fn echoing_upstream(limit: usize) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+pub fn recording_upstream(limit: usize) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     use std::io::{BufRead, Read as _, Write as _};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/mcp", listener.local_addr().unwrap());
@@ -377,28 +377,22 @@ pub fn echoing_upstream(limit: usize) -> (String, std::sync::Arc<std::sync::Mute
             let record = std::sync::Arc::clone(&record);
             std::thread::spawn(move || {
                 let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut authorization = String::new();
-                let mut length = 0usize;
+                let mut head = String::new();
                 loop {
                     let mut line = String::new();
                     if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
                         break;
                     }
-                    let lower = line.to_ascii_lowercase();
-                    if let Some(value) = lower.strip_prefix("content-length:") {
-                        length = value.trim().parse().unwrap_or(0);
-                    }
-                    if lower.starts_with("authorization:") {
-                        authorization = line["authorization:".len()..].trim().to_owned();
-                    }
+                    head.push_str(&line);
                 }
-                let mut body = vec![0; length];
+                let mut body = vec![0; header_of(&head, "content-length").parse().unwrap_or(0)];
                 let _ = reader.read_exact(&mut body);
-                record.lock().unwrap().push(authorization.clone());
+                let authorization = header_of(&head, "authorization");
+                record.lock().unwrap().push(head);
                 let request: Value = serde_json::from_slice(&body).unwrap_or_default();
                 let result = match request["method"].as_str() {
                     Some("server/discover") => {
-                        json!({"supportedVersions": ["2026-07-28"], "capabilities": {"tools": {}}, "serverInfo": {"name": "echoing", "version": "1"}})
+                        json!({"supportedVersions": ["2026-07-28"], "capabilities": {"tools": {}}, "serverInfo": {"name": "recording", "version": "1"}})
                     }
                     Some("tools/list") => {
                         json!({"tools": [{"name": "whoami", "inputSchema": {"type": "object"}, "annotations": {"readOnlyHint": true}}]})
@@ -419,4 +413,13 @@ pub fn echoing_upstream(limit: usize) -> (String, std::sync::Arc<std::sync::Mute
         }
     });
     (url, seen)
+}
+
+/// The value of header `name` (lower case) in a recorded request head; `""` when absent.
+pub fn header_of(head: &str, name: &str) -> String {
+    head.lines()
+        .filter_map(|line| line.split_once(':'))
+        .find(|(header, _)| header.trim().eq_ignore_ascii_case(name))
+        .map(|(_, value)| value.trim().to_owned())
+        .unwrap_or_default()
 }
