@@ -104,15 +104,68 @@ pub struct ServerConfig {
     /// Operator classifications of its tools (upstream name to `read`, `write` or
     /// `destructive`).
     pub classes: BTreeMap<String, String>,
+    /// How the gateway obtains OAuth tokens for it (HTTP servers only).
+    pub oauth: Option<OAuthSettings>,
+}
+
+/// How tokens are obtained from an upstream's authorization server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OAuthGrant {
+    /// One token for the gateway (client credentials).
+    ClientCredentials,
+    /// Each person signs in once in a browser; their grant is stored and refreshed.
+    AuthorizationCode,
+    /// Each person's own token is exchanged for an upstream token (RFC 8693).
+    TokenExchange {
+        /// The type of the person's token.
+        subject_token_type: String,
+        /// The audience asked for, if any.
+        audience: Option<String>,
+    },
+}
+
+/// The gateway as an OAuth client of one upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthSettings {
+    /// How tokens are obtained.
+    pub grant: OAuthGrant,
+    /// The token endpoint.
+    pub token_url: String,
+    /// The authorization endpoint (authorization code only).
+    pub authorization_url: Option<String>,
+    /// The issuer identifier, if known.
+    pub issuer: Option<String>,
+    /// The gateway's client id.
+    pub client_id: String,
+    /// The client secret, usually a reference to a service secret.
+    pub client_secret: Option<Template>,
+    /// Scopes asked for.
+    pub scopes: Vec<String>,
+    /// The RFC 8707 resource (the server's URL unless configured).
+    pub resource: String,
+    /// The registered callback, if configured; otherwise derived from the listen address.
+    pub redirect_uri: Option<String>,
+}
+
+impl OAuthSettings {
+    /// Whether each person has their own token (so each gets their own connection).
+    pub fn is_per_user(&self) -> bool {
+        !matches!(self.grant, OAuthGrant::ClientCredentials)
+    }
 }
 
 impl ServerConfig {
     /// Every secret the server refers to, each once, in name order.
     pub fn secrets(&self) -> Vec<&SecretUse> {
+        let client_secret = self
+            .oauth
+            .as_ref()
+            .and_then(|oauth| oauth.client_secret.as_ref());
         let mut secrets: Vec<&SecretUse> = self
             .transport
             .templates()
             .into_iter()
+            .chain(client_secret)
             .flat_map(Template::secrets)
             .collect();
         secrets.sort();
@@ -126,6 +179,7 @@ impl ServerConfig {
         self.secrets()
             .iter()
             .any(|secret| secret.scope == SecretScope::User)
+            || self.oauth.as_ref().is_some_and(OAuthSettings::is_per_user)
     }
 }
 

@@ -126,4 +126,39 @@ pub struct RawServer {
     /// `{ tool_name = "read" | "write" | "destructive" }` (upstream names, without prefix).
     #[serde(default)]
     pub classes: BTreeMap<String, String>,
+    /// How the gateway obtains OAuth access tokens for an HTTP server (it is a client of the
+    /// server's authorization server of its own; the caller's token is never passed on).
+    pub oauth: Option<RawOAuth>,
+}
+
+/// A `[servers.NAME.oauth]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOAuth {
+    /// `client_credentials` (one token for the gateway), `authorization_code` (each person
+    /// signs in once; refreshed) or `token_exchange` (each person's own token is exchanged).
+    pub grant: Option<String>,
+    /// The authorization server's token endpoint.
+    pub token_url: Option<String>,
+    /// Its authorization endpoint (`authorization_code` only).
+    pub authorization_url: Option<String>,
+    /// Its issuer identifier, compared with the `iss` of authorization responses.
+    pub issuer: Option<String>,
+    /// The gateway's client id there.
+    pub client_id: Option<String>,
+    /// The gateway's client secret, normally `{secret:NAME}`.
+    pub client_secret: Option<String>,
+    /// Scopes to ask for.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// The RFC 8707 resource the tokens are for; defaults to the server's `url`.
+    pub resource: Option<String>,
+    /// The callback registered with the authorization server; defaults to
+    /// `http://LISTEN-ADDRESS/oauth/callback/NAME`.
+    pub redirect_uri: Option<String>,
+    /// `token_exchange`: the type of the person's token (default
+    /// `urn:ietf:params:oauth:token-type:jwt`).
+    pub subject_token_type: Option<String>,
+    /// `token_exchange`: the audience to ask for, if the server wants one.
+    pub audience: Option<String>,
 }

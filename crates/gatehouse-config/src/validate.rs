@@ -5,10 +5,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::locate::{line_at, line_of};
-use crate::raw::{RawConfig, RawGateway, RawServer};
+use crate::raw::{RawConfig, RawGateway, RawOAuth, RawServer};
 use crate::{
-    Config, ConfigError, GatewaySettings, Isolation, Lifecycle, NAME_SEPARATOR, Problem,
-    SecretScope, ServerConfig, ServerName, Template, Transport,
+    Config, ConfigError, GatewaySettings, Isolation, Lifecycle, NAME_SEPARATOR, OAuthGrant,
+    OAuthSettings, Problem, SecretScope, ServerConfig, ServerName, Template, Transport,
 };
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -196,6 +196,10 @@ impl Checker<'_> {
                 continue;
             };
             let lifecycle = self.lifecycle(name, server, &transport);
+            let oauth = server
+                .oauth
+                .as_ref()
+                .and_then(|oauth| self.oauth(name, oauth, &transport));
             servers.push(ServerConfig {
                 name: server_name,
                 prefix,
@@ -204,6 +208,7 @@ impl Checker<'_> {
                 lifecycle,
                 environment: server.environment.clone(),
                 classes: server.classes.clone(),
+                oauth,
             });
             for (tool, class) in &server.classes {
                 if !matches!(class.as_str(), "read" | "write" | "destructive") {
@@ -375,6 +380,110 @@ impl Checker<'_> {
 }
 
 impl Checker<'_> {
+    fn oauth(
+        &mut self,
+        name: &str,
+        raw: &RawOAuth,
+        transport: &Transport,
+    ) -> Option<OAuthSettings> {
+        let path = |key: &'static str| ["servers", name, "oauth", key];
+        let Transport::Http { url, headers } = transport else {
+            self.problem(
+                &["servers", name, "oauth"],
+                "applies only to HTTP servers (`url`); give a stdio server its token with `env`",
+            );
+            return None;
+        };
+        if headers
+            .keys()
+            .any(|header| header.eq_ignore_ascii_case("authorization"))
+        {
+            self.problem(
+                &["servers", name, "headers"],
+                "sets `Authorization`, which `oauth` fills in; remove one of them",
+            );
+        }
+        let grant = match raw.grant.as_deref() {
+            Some("client_credentials") => OAuthGrant::ClientCredentials,
+            Some("authorization_code") => OAuthGrant::AuthorizationCode,
+            Some("token_exchange") => OAuthGrant::TokenExchange {
+                subject_token_type: raw
+                    .subject_token_type
+                    .clone()
+                    .unwrap_or_else(|| "urn:ietf:params:oauth:token-type:jwt".to_owned()),
+                audience: raw.audience.clone(),
+            },
+            other => {
+                self.problem(
+                    &path("grant"),
+                    format!(
+                        "{} is not one of `client_credentials`, `authorization_code`, `token_exchange`",
+                        other.map_or("a missing grant".to_owned(), |other| format!("`{other}`"))
+                    ),
+                );
+                return None;
+            }
+        };
+        let check_url = |checker: &mut Self, key: &'static str, value: Option<&String>| {
+            if let Some(value) = value
+                && !(value.starts_with("https://") || value.starts_with("http://"))
+            {
+                checker.problem(
+                    &path(key),
+                    format!("`{value}` must start with https:// (or http:// on loopback)"),
+                );
+            }
+        };
+        check_url(self, "token_url", raw.token_url.as_ref());
+        check_url(self, "authorization_url", raw.authorization_url.as_ref());
+        check_url(self, "resource", raw.resource.as_ref());
+        check_url(self, "redirect_uri", raw.redirect_uri.as_ref());
+        let Some(token_url) = raw.token_url.clone() else {
+            self.problem(
+                &path("token_url"),
+                "is required: the authorization server's token endpoint",
+            );
+            return None;
+        };
+        let Some(client_id) = raw.client_id.clone() else {
+            self.problem(
+                &path("client_id"),
+                "is required: the gateway's client id at the authorization server",
+            );
+            return None;
+        };
+        if grant == OAuthGrant::AuthorizationCode && raw.authorization_url.is_none() {
+            self.problem(
+                &path("authorization_url"),
+                "is required for `authorization_code`: where people are sent to sign in",
+            );
+        }
+        let client_secret = raw
+            .client_secret
+            .as_ref()
+            .and_then(|secret| self.template(&path("client_secret"), "value", secret));
+        if client_secret
+            .as_ref()
+            .is_some_and(|secret| secret.secrets().any(|used| used.scope == SecretScope::User))
+        {
+            self.problem(
+                &path("client_secret"),
+                "is the gateway's own: use `{secret:NAME}`, not a person's",
+            );
+        }
+        Some(OAuthSettings {
+            grant,
+            token_url,
+            authorization_url: raw.authorization_url.clone(),
+            issuer: raw.issuer.clone(),
+            client_id,
+            client_secret,
+            scopes: raw.scopes.clone(),
+            resource: raw.resource.clone().unwrap_or_else(|| url.clone()),
+            redirect_uri: raw.redirect_uri.clone(),
+        })
+    }
+
     fn template(&mut self, path: &[&str], what: &str, written: &str) -> Option<Template> {
         match Template::parse(written) {
             Ok(template) => Some(template),

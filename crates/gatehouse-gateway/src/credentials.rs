@@ -5,11 +5,15 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use gatehouse_config::{Config, SecretScope, SecretUse};
-use gatehouse_mcp::credentials::{Credential, CredentialFuture, CredentialSource, Scrubber};
+use gatehouse_mcp::credentials::{
+    AccessTokens, Credential, CredentialFuture, CredentialSource, Scrubber,
+};
+
+use crate::oauth::{UpstreamOAuth, VaultGrants};
 use gatehouse_store::{SecretRef, StoreError};
 use gatehouse_vault::{Vault, VaultError};
 
@@ -19,6 +23,7 @@ const USE_RECORD_INTERVAL: Duration = Duration::from_secs(60);
 /// Credentials from the vault, cached.
 pub struct Credentials {
     vault: Option<Arc<Vault>>,
+    oauth: OnceLock<HashMap<String, Arc<UpstreamOAuth>>>,
     cache: Mutex<HashMap<String, Arc<Credential>>>,
     last_recorded: Mutex<HashMap<String, Instant>>,
     generation: AtomicU64,
@@ -30,6 +35,7 @@ impl Credentials {
     pub fn new(vault: Option<Vault>) -> Arc<Self> {
         Arc::new(Self {
             vault: vault.map(Arc::new),
+            oauth: OnceLock::new(),
             cache: Mutex::new(HashMap::new()),
             last_recorded: Mutex::new(HashMap::new()),
             generation: AtomicU64::new(0),
@@ -56,6 +62,42 @@ impl Credentials {
         let mut cache = self.cache();
         cache.retain(|id, _| !id.ends_with(&suffix));
         self.generation.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Builds the OAuth client of every server with an `oauth` table; `callback_base` is the
+    /// gateway's own address (`http://127.0.0.1:8080`), for callbacks not configured
+    /// explicitly. Call once, before serving.
+    pub async fn configure_oauth(
+        &self,
+        config: &Config,
+        callback_base: &str,
+    ) -> Result<(), String> {
+        let mut clients = HashMap::new();
+        for server in &config.servers {
+            let Some(settings) = &server.oauth else {
+                continue;
+            };
+            let grants: Arc<dyn gatehouse_oauth::GrantStore> = match &self.vault {
+                Some(vault) => VaultGrants::new(Arc::clone(vault)),
+                None if settings.is_per_user() => {
+                    return Err(format!(
+                        "servers.{}: each person's OAuth grant is sealed in the vault, and there is no secrets key",
+                        server.name
+                    ));
+                }
+                None => Arc::new(gatehouse_oauth::MemoryGrantStore::new()),
+            };
+            let client = UpstreamOAuth::new(server, settings, self, grants, callback_base).await?;
+            clients.insert(server.name.to_string(), Arc::new(client));
+        }
+        self.oauth
+            .set(clients)
+            .map_err(|_| "OAuth clients are configured once".to_owned())
+    }
+
+    /// The OAuth client of `server`, if it has one.
+    pub fn oauth_client(&self, server: &str) -> Option<Arc<UpstreamOAuth>> {
+        self.oauth.get()?.get(server).cloned()
     }
 
     /// Checks that every service credential the configuration refers to can be opened; the
@@ -180,5 +222,10 @@ impl CredentialSource for Credentials {
 
     fn scrubber(&self) -> &Arc<Scrubber> {
         &self.scrubber
+    }
+
+    fn access_tokens(&self, server: &str) -> Option<Arc<dyn AccessTokens>> {
+        self.oauth_client(server)
+            .map(|client| client as Arc<dyn AccessTokens>)
     }
 }

@@ -42,6 +42,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/mcp", get(get_mcp).post(post_mcp).delete(delete_mcp))
         .route("/healthz", get(|| async { "ok" }))
         .route("/admin/servers", get(admin_servers))
+        .route("/oauth/callback/{server}", get(oauth_callback))
         .route("/metrics", get(metrics))
         .route(
             "/.well-known/oauth-protected-resource",
@@ -507,6 +508,38 @@ async fn resource_metadata(State(gateway): State<Arc<Gateway>>) -> Response {
 
 /// The state of every upstream, for `gatehouse server list`. Answered only to loopback
 /// callers until operators authenticate.
+/// Where an upstream's authorization server sends a person back after they signed in: the
+/// gateway exchanges the code and keeps the grant; the person never sees a token.
+async fn oauth_callback(
+    State(gateway): State<Arc<Gateway>>,
+    axum::extract::Path(server): axum::extract::Path<String>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Response {
+    let Some(client) = gateway.credentials.oauth_client(&server) else {
+        return refusal(
+            StatusCode::NOT_FOUND,
+            &format!("server `{server}` does not sign people in with OAuth"),
+        );
+    };
+    match client.complete(query.as_deref().unwrap_or_default()).await {
+        Ok(user) => {
+            tracing::info!(%server, %user, "person connected their account");
+            (
+                StatusCode::OK,
+                format!("`{user}` is connected to server `{server}`. You can close this window and call the tool again.\n"),
+            )
+                .into_response()
+        }
+        Err(error) => {
+            tracing::info!(%server, %error, "sign-in not completed");
+            refusal(
+                StatusCode::BAD_REQUEST,
+                &format!("sign-in not completed: {error}"),
+            )
+        }
+    }
+}
+
 async fn admin_servers(
     State(gateway): State<Arc<Gateway>>,
     axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,

@@ -16,6 +16,7 @@ mod error;
 mod http_api;
 pub mod identity;
 mod listen;
+pub mod oauth;
 mod pages;
 mod parked;
 pub mod policy;

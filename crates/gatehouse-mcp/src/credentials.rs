@@ -66,6 +66,22 @@ pub trait CredentialSource: Send + Sync + 'static {
 
     /// Every value handed out is scrubbed from what upstreams send back.
     fn scrubber(&self) -> &Arc<Scrubber>;
+
+    /// The OAuth access tokens of server `server`, when it is configured for OAuth.
+    fn access_tokens(&self, _server: &str) -> Option<Arc<dyn AccessTokens>> {
+        None
+    }
+}
+
+/// OAuth access tokens for one upstream, obtained by the gateway as that upstream's client.
+pub trait AccessTokens: Send + Sync + 'static {
+    /// A current access token for `user` (or the gateway's own with `None`), as a credential
+    /// whose id names the grant and whose version tells tokens apart. The error says what the
+    /// person must do, e.g. where to sign in.
+    fn token<'a>(&'a self, user: Option<&'a str>) -> CredentialFuture<'a>;
+
+    /// The upstream refused `token` (HTTP 401): the next [`AccessTokens::token`] gets a new one.
+    fn rejected(&self, user: Option<&str>, token: &Credential);
 }
 
 /// A source with no credentials, for gateways whose servers refer to none.

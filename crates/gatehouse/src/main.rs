@@ -268,12 +268,23 @@ async fn serve(path: &Path, listen: Option<std::net::SocketAddr>) -> Result<()> 
     )
     .await
     .map_err(|problem| anyhow::anyhow!("audit: {problem}"))?;
-    let vault = secrets::open_vault(&base, store.clone(), false).await?;
+    // Each person's OAuth grant is sealed in the vault, so such servers need a key.
+    let grants_per_person = config.servers.iter().any(|server| {
+        server
+            .oauth
+            .as_ref()
+            .is_some_and(gatehouse_config::OAuthSettings::is_per_user)
+    });
+    let vault = secrets::open_vault(&base, store.clone(), grants_per_person).await?;
     let credentials = gatehouse_gateway::credentials::Credentials::new(vault);
     credentials
         .check_config(&config)
         .await
         .map_err(|problems| anyhow::anyhow!("{}: {problems}", path.display()))?;
+    credentials
+        .configure_oauth(&config, &format!("http://{local}"))
+        .await
+        .map_err(|problem| anyhow::anyhow!("{}: {problem}", path.display()))?;
     let gateway =
         gatehouse_gateway::Gateway::new(&config, store, identity, policy, audit, credentials);
     let reloader = tokio::spawn(reload_policy_on_hangup(

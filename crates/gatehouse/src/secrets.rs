@@ -155,7 +155,7 @@ pub(crate) async fn open_vault(folder: &Path, store: Store, create: bool) -> Res
         ),
         None if create => {
             let key = VaultKey::create_file(&folder.join(KEY_FILE))?;
-            println!(
+            eprintln!(
                 "created the secrets key {} (readable by you only); keep it apart from copies of the store",
                 folder.join(KEY_FILE).display()
             );

@@ -44,6 +44,21 @@ fn whoami_text(reply: &support::Reply) -> String {
         .to_owned()
 }
 
+/// Calls `up__whoami` (2026-07-28) with gateway API key `key`.
+fn whoami_as(gateway: &Gateway, key: &str) -> support::Reply {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "up__whoami", "arguments": {},
+        "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}}});
+    gateway.post(
+        &body.to_string(),
+        &[
+            ("authorization", &format!("Bearer {key}")),
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "up__whoami"),
+        ],
+    )
+}
+
 #[test]
 fn secrets_are_sealed_listed_without_values_and_need_their_own_key() {
     let dir = tempfile::tempdir().unwrap();
@@ -66,7 +81,7 @@ fn secrets_are_sealed_listed_without_values_and_need_their_own_key() {
         &format!("{VALUE}\n"),
     );
     assert!(ok, "{err}");
-    assert!(out.contains("created the secrets key"), "{out}");
+    assert!(err.contains("created the secrets key"), "{err}");
     assert!(out.contains("stored secret `svc` (version 1)"), "{out}");
     assert!(out.contains("used by: up"), "{out}");
     let key_mode = std::os::unix::fs::PermissionsExt::mode(
@@ -212,19 +227,6 @@ fn each_person_s_own_credential_reaches_the_upstream_for_them_alone() {
     set_secret(dir.path(), &["--user", "bob", "tok"], "bob-token-0002");
     let gateway = Arc::new(Gateway::start_in(dir, &config));
 
-    let call = |gateway: &Gateway, key: &str| {
-        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "up__whoami", "arguments": {},
-            "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}}});
-        gateway.post(
-            &body.to_string(),
-            &[
-                ("authorization", &format!("Bearer {key}")),
-                ("mcp-protocol-version", "2026-07-28"),
-                ("mcp-method", "tools/call"),
-                ("mcp-name", "up__whoami"),
-            ],
-        )
-    };
     let threads: Vec<_> = (0..100)
         .map(|index| {
             let gateway = Arc::clone(&gateway);
@@ -233,7 +235,7 @@ fn each_person_s_own_credential_reaches_the_upstream_for_them_alone() {
             } else {
                 ("bob", keys[1].clone())
             };
-            std::thread::spawn(move || (user, whoami_text(&call(&gateway, &key))))
+            std::thread::spawn(move || (user, whoami_text(&whoami_as(&gateway, &key))))
         })
         .collect();
     for thread in threads {
@@ -260,7 +262,7 @@ fn each_person_s_own_credential_reaches_the_upstream_for_them_alone() {
 
     // Someone without their own credential is told how to store it; nothing is sent for them.
     let before = recorded.len();
-    let reply = call(&gateway, &keys[2]);
+    let reply = whoami_as(&gateway, &keys[2]);
     let message = reply.response()["error"]["message"]
         .as_str()
         .unwrap_or_default()
@@ -352,4 +354,135 @@ fn a_rotation_under_load_fails_no_call_and_later_calls_carry_the_new_value() {
         seen.last().map(String::as_str),
         Some("Bearer second-value-0002")
     );
+}
+
+#[test]
+fn a_client_credentials_token_is_fetched_once_for_the_upstream_alone() {
+    let (issuer, token_requests) = support::authorization_server(64);
+    let (upstream, seen) = recording_upstream(256);
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[gateway]\nlisten = \"127.0.0.1:0\"\n\n[servers.up]\nurl = \"{upstream}\"\n\n[servers.up.oauth]\ngrant = \"client_credentials\"\ntoken_url = \"{issuer}/token\"\nclient_id = \"gatehouse\"\nclient_secret = \"{{secret:as-client}}\"\nscopes = [\"read\"]\n"
+    );
+    write_config(dir.path(), &config);
+    set_secret(dir.path(), &["as-client"], "client-secret-5v8q");
+    let gateway = Gateway::start_in(dir, &config);
+
+    for _ in 0..20 {
+        let reply = gateway.modern("tools/call", json!({"name": "up__whoami", "arguments": {}}));
+        let text = whoami_text(&reply);
+        assert!(
+            text.starts_with("you sent Bearer [redacted secret oauth.up v"),
+            "{text}"
+        );
+    }
+    let requests = token_requests.lock().unwrap();
+    assert_eq!(requests.forms.len(), 1, "{requests:?}");
+    let form = &requests.forms[0];
+    assert_eq!(form["grant_type"], "client_credentials");
+    assert_eq!(
+        form["resource"], upstream,
+        "RFC 8707: the token is for this upstream"
+    );
+    assert_eq!(form["scope"], "read");
+    assert!(
+        seen.lock()
+            .unwrap()
+            .iter()
+            .all(|head| header_of(head, "authorization") == "Bearer service-token-1")
+    );
+    assert!(!gateway.log().contains("service-token-1"));
+    assert!(!gateway.log().contains("client-secret-5v8q"));
+}
+
+#[test]
+fn a_person_signs_in_once_and_100_concurrent_calls_refresh_once() {
+    let (issuer, token_requests) = support::authorization_server(64);
+    let (upstream, seen) = recording_upstream(1000);
+    let dir = tempfile::tempdir().unwrap();
+    // Before anyone connects, the tool's class is unknown (taken as `write`).
+    let grant = "[[grant]]\nid = \"all\"\nto = [\"*\"]\nservers = [\"*\"]\naccess = \"write\"\n";
+    let config = keyed_config(
+        dir.path(),
+        &format!(
+            "{grant}\n[servers.up]\nurl = \"{upstream}\"\n\n[servers.up.oauth]\ngrant = \"authorization_code\"\ntoken_url = \"{issuer}/token\"\nauthorization_url = \"{issuer}/authorize\"\nclient_id = \"gatehouse\"\n"
+        ),
+    );
+    assert!(run_cli(dir.path(), &["user", "add", "alice"]).0);
+    let (_, out, _) = run_cli(dir.path(), &["key", "issue", "alice"]);
+    let key = out.lines().nth(1).unwrap().trim().to_owned();
+    let gateway = Arc::new(Gateway::start_in(dir, &config));
+
+    // Not connected yet: the answer says where to sign in, and nothing reaches the upstream.
+    let reply = whoami_as(&gateway, &key);
+    let message = reply.response()["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        message.contains("`alice` has not connected their account to server `up`: open "),
+        "{}",
+        reply.response()
+    );
+    assert!(seen.lock().unwrap().is_empty());
+    let sign_in = message
+        .split_whitespace()
+        .find(|word| word.starts_with(&format!("{issuer}/authorize?")))
+        .unwrap()
+        .to_owned();
+    assert!(sign_in.contains("code_challenge_method=S256") && sign_in.contains("resource="));
+    // The browser: the authorization server approves and sends it back to the gateway.
+    let landed = reqwest::blocking::get(&sign_in).unwrap();
+    assert_eq!(landed.status(), 200);
+    assert!(
+        landed
+            .text()
+            .unwrap()
+            .contains("`alice` is connected to server `up`")
+    );
+
+    // The token from the code expires at once: 100 concurrent calls share one refresh.
+    let threads: Vec<_> = (0..100)
+        .map(|_| {
+            let gateway = Arc::clone(&gateway);
+            let key = key.clone();
+            std::thread::spawn(move || whoami_text(&whoami_as(&gateway, &key)))
+        })
+        .collect();
+    for thread in threads {
+        let text = thread.join().unwrap();
+        assert!(
+            text.starts_with("you sent Bearer [redacted secret oauth.up@alice v"),
+            "{text}"
+        );
+    }
+    let requests = token_requests.lock().unwrap();
+    assert_eq!(requests.count("authorization_code"), 1, "{requests:?}");
+    assert_eq!(
+        requests.count("refresh_token"),
+        1,
+        "one refresh for 100 calls: {requests:?}"
+    );
+    assert!(
+        requests
+            .forms
+            .iter()
+            .all(|form| form.get("resource") == Some(&upstream))
+    );
+    let tokens: std::collections::BTreeSet<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|head| header_of(head, "authorization"))
+        .collect();
+    assert!(tokens.contains("Bearer person-token-2"), "{tokens:?}");
+    assert!(
+        tokens
+            .iter()
+            .all(|token| token.starts_with("Bearer person-token-")),
+        "{tokens:?}"
+    );
+    // The grant is sealed in the store, not kept in plain text.
+    let (ok, list, _) = run_cli(gateway.dir(), &["secret", "list"]);
+    assert!(ok && list.contains("oauth.up@alice"), "{list}");
 }

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
 use super::mux::Mux;
-use crate::credentials::{CredentialSource, render};
+use crate::credentials::{AccessTokens, Credential, CredentialSource, render};
 use crate::era::MODERN_VERSION;
 use crate::jsonrpc::{self, code};
 
@@ -63,6 +63,7 @@ impl HttpWire {
             headers.insert(name, value);
         }
         let (source, user) = credentials;
+        let oauth = source.access_tokens(server);
         let wire = Arc::new(Self {
             server: server.to_owned(),
             client,
@@ -71,6 +72,7 @@ impl HttpWire {
             credentials: CredentialHeaders {
                 templates,
                 source,
+                oauth,
                 user,
             },
             session_id: RwLock::new(None),
@@ -242,16 +244,34 @@ impl HttpWire {
         mux: &Arc<Mux>,
         extra_headers: &[(String, String)],
     ) -> Result<(), String> {
-        let mut headers = self.request_headers(message, extra_headers);
-        headers.extend(self.credentials.headers().await?);
-        let response = self
-            .client
-            .post(&self.url)
-            .headers(headers)
-            .json(message)
-            .send()
-            .await
-            .map_err(|error| format!("request failed: {}", without_url(&error)))?;
+        let mut attempts = 0;
+        let response = loop {
+            attempts += 1;
+            let mut headers = self.request_headers(message, extra_headers);
+            let (credentials, token) = self.credentials.headers_with_token().await?;
+            headers.extend(credentials);
+            let response = self
+                .client
+                .post(&self.url)
+                .headers(headers)
+                .json(message)
+                .send()
+                .await
+                .map_err(|error| format!("request failed: {}", without_url(&error)))?;
+            // An access token refused as expired or revoked is replaced once; the request was
+            // not processed, so sending it again is safe.
+            match token {
+                Some(token) if response.status() == http::StatusCode::UNAUTHORIZED => {
+                    self.credentials.rejected(&token);
+                    if attempts >= 2 {
+                        return Err(
+                            "the upstream refused the gateway's access token twice".to_owned()
+                        );
+                    }
+                }
+                _ => break response,
+            }
+        };
         let status = response.status();
         if status == http::StatusCode::NOT_FOUND && self.session_id().is_some() {
             // The server ended our session (restart, expiry); the next call starts a new one.
@@ -390,12 +410,28 @@ impl HttpWire {
 struct CredentialHeaders {
     templates: Vec<(HeaderName, Template)>,
     source: Arc<dyn CredentialSource>,
+    oauth: Option<Arc<dyn AccessTokens>>,
     user: Option<String>,
 }
 
 impl CredentialHeaders {
     async fn headers(&self) -> Result<HeaderMap, String> {
+        Ok(self.headers_with_token().await?.0)
+    }
+
+    /// The headers, and the OAuth token among them (to report it if the upstream refuses it).
+    async fn headers_with_token(&self) -> Result<(HeaderMap, Option<Arc<Credential>>), String> {
         let mut headers = HeaderMap::new();
+        let mut token = None;
+        if let Some(oauth) = &self.oauth {
+            let credential = oauth.token(self.user.as_deref()).await?;
+            let mut value =
+                HeaderValue::from_str(&format!("Bearer {}", credential.value.expose_secret()))
+                    .map_err(|_| "the access token is not a valid header value".to_owned())?;
+            value.set_sensitive(true);
+            headers.insert(http::header::AUTHORIZATION, value);
+            token = Some(credential);
+        }
         for (name, template) in &self.templates {
             let rendered = render(template, self.source.as_ref(), self.user.as_deref()).await?;
             let mut value = HeaderValue::from_str(rendered.value.expose_secret()).map_err(|_| {
@@ -404,7 +440,14 @@ impl CredentialHeaders {
             value.set_sensitive(true);
             headers.insert(name.clone(), value);
         }
-        Ok(headers)
+        Ok((headers, token))
+    }
+
+    /// The upstream answered 401 to `token`.
+    fn rejected(&self, token: &Credential) {
+        if let Some(oauth) = &self.oauth {
+            oauth.rejected(self.user.as_deref(), token);
+        }
     }
 }
 

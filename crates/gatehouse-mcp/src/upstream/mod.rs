@@ -423,7 +423,7 @@ impl Upstream {
     /// The credentials a call by `requester` uses, by id and version (never a value): those of
     /// the running process, or those a new one would take.
     pub async fn credentials_for(&self, requester: &Requester) -> Vec<CredentialUse> {
-        if self.secrets.is_empty() {
+        if self.secrets.is_empty() && self.config.oauth.is_none() {
             return Vec::new();
         }
         let key = self.key_for(requester);
@@ -435,6 +435,14 @@ impl Upstream {
         }
         let user = link_user(&key, requester);
         let mut used = Vec::new();
+        if let Some(oauth) = self.credentials.access_tokens(self.config.name.as_str())
+            && let Ok(token) = oauth.token(user).await
+        {
+            used.push(CredentialUse {
+                id: token.id.clone(),
+                version: token.version,
+            });
+        }
         for secret in &self.secrets {
             let user = match secret.scope {
                 gatehouse_config::SecretScope::Service => None,
@@ -687,6 +695,9 @@ impl Upstream {
                 // before anything starts.
                 for value in headers.values().filter(|value| value.has_secrets()) {
                     render(value, source, user).await.map_err(&missing)?;
+                }
+                if let Some(oauth) = source.access_tokens(self.config.name.as_str()) {
+                    oauth.token(user).await.map_err(&missing)?;
                 }
                 Ok(Launch::Http {
                     user: user.map(str::to_owned),

@@ -423,3 +423,123 @@ pub fn header_of(head: &str, name: &str) -> String {
         .map(|(_, value)| value.trim().to_owned())
         .unwrap_or_default()
 }
+
+/// What the authorization server written for the tests has seen.
+#[derive(Debug, Default)]
+pub struct TokenRequests {
+    /// Every token request's form parameters, in order.
+    pub forms: Vec<std::collections::BTreeMap<String, String>>,
+}
+
+impl TokenRequests {
+    /// How many token requests had this `grant_type`.
+    pub fn count(&self, grant_type: &str) -> usize {
+        self.forms
+            .iter()
+            .filter(|form| form.get("grant_type").map(String::as_str) == Some(grant_type))
+            .count()
+    }
+}
+
+/// An OAuth authorization server on 127.0.0.1 port 0, written for tests: `/authorize`
+/// approves at once (a 302 back to `redirect_uri` with a code and the `state`), and `/token`
+/// issues tokens for the client credentials, authorization code and refresh token grants.
+/// Tokens from a code live 1 s (so they are refreshed at first use); later ones an hour.
+/// Refresh tokens rotate and a used one is refused. It serves at most `limit` connections.
+pub fn authorization_server(
+    limit: usize,
+) -> (String, std::sync::Arc<std::sync::Mutex<TokenRequests>>) {
+    use std::io::{BufRead, Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(TokenRequests::default()));
+    let record = std::sync::Arc::clone(&seen);
+    std::thread::spawn(move || {
+        let issued = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let live_refresh = std::sync::Arc::new(std::sync::Mutex::new(Option::<String>::None));
+        for stream in listener.incoming().take(limit) {
+            let Ok(mut stream) = stream else { continue };
+            let record = std::sync::Arc::clone(&record);
+            let issued = std::sync::Arc::clone(&issued);
+            let live_refresh = std::sync::Arc::clone(&live_refresh);
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut head = String::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    head.push_str(&line);
+                }
+                let mut body = vec![0; header_of(&head, "content-length").parse().unwrap_or(0)];
+                let _ = reader.read_exact(&mut body);
+                let target = head
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or_default()
+                    .to_owned();
+                let decode = |text: &str| -> std::collections::BTreeMap<String, String> {
+                    url::form_urlencoded::parse(text.as_bytes())
+                        .into_owned()
+                        .collect()
+                };
+                let reply = |stream: &mut std::net::TcpStream,
+                             status: &str,
+                             extra: &str,
+                             body: &str| {
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n{extra}\r\n{body}",
+                        body.len()
+                    );
+                };
+                if let Some(query) = target.strip_prefix("/authorize?") {
+                    let query = decode(query);
+                    let location = format!(
+                        "{}?code=code-{}&state={}",
+                        query["redirect_uri"],
+                        issued.load(std::sync::atomic::Ordering::SeqCst),
+                        query["state"]
+                    );
+                    reply(
+                        &mut stream,
+                        "302 Found",
+                        &format!("Location: {location}\r\n"),
+                        "",
+                    );
+                    return;
+                }
+                let form = decode(&String::from_utf8_lossy(&body));
+                record.lock().unwrap().forms.push(form.clone());
+                let n = issued.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                let answer = match form.get("grant_type").map(String::as_str) {
+                    Some("client_credentials") => {
+                        json!({"access_token": format!("service-token-{n}"), "token_type": "Bearer", "expires_in": 3600})
+                    }
+                    Some("authorization_code") => {
+                        *live_refresh.lock().unwrap() = Some(format!("refresh-{n}"));
+                        json!({"access_token": format!("person-token-{n}"), "token_type": "Bearer", "expires_in": 1, "refresh_token": format!("refresh-{n}")})
+                    }
+                    Some("refresh_token") => {
+                        let mut live = live_refresh.lock().unwrap();
+                        if live.as_deref() != form.get("refresh_token").map(String::as_str) {
+                            reply(
+                                &mut stream,
+                                "400 Bad Request",
+                                "",
+                                r#"{"error":"invalid_grant"}"#,
+                            );
+                            return;
+                        }
+                        *live = Some(format!("refresh-{n}"));
+                        json!({"access_token": format!("person-token-{n}"), "token_type": "Bearer", "expires_in": 3600, "refresh_token": format!("refresh-{n}")})
+                    }
+                    _ => json!({"error": "unsupported_grant_type"}),
+                };
+                reply(&mut stream, "200 OK", "", &answer.to_string());
+            });
+        }
+    });
+    (base, seen)
+}
