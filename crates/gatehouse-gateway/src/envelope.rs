@@ -75,6 +75,7 @@ impl Caller {
         gatehouse_mcp::upstream::Requester {
             user: who.user().map(str::to_owned),
             session: self.session().map(|session| session.id.clone()),
+            subject_token: who.subject_token(),
         }
     }
 

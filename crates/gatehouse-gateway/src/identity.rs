@@ -38,6 +38,17 @@ impl Who {
         }
     }
 
+    /// The token the caller signed in with (OIDC/JWT), for exchanges with upstream
+    /// authorization servers.
+    pub fn subject_token(&self) -> Option<std::sync::Arc<secrecy::SecretString>> {
+        match self {
+            Who::Anonymous => None,
+            Who::Person(principal) => principal
+                .subject_token()
+                .map(|token| std::sync::Arc::clone(token.secret())),
+        }
+    }
+
     /// The API key id, when the caller used one.
     pub fn api_key(&self) -> Option<&str> {
         match self {

@@ -29,6 +29,8 @@ pub struct UpstreamOAuth {
     server: String,
     client: OAuthClient,
     per_user: bool,
+    /// Tokens come from exchanging the person's own sign-in token (RFC 8693).
+    exchanges: bool,
     scrubber: Arc<Scrubber>,
     /// The token last handed out per person, to recognise it when the upstream refuses it.
     handed_out: Mutex<HashMap<Option<String>, AccessToken>>,
@@ -68,12 +70,16 @@ impl UpstreamOAuth {
                     redirect_uri: url("redirect_uri", &redirect)?,
                 }
             }
-            OAuthGrant::TokenExchange { .. } => {
-                return Err(format!(
-                    "servers.{name}.oauth.grant: `token_exchange` needs each caller's own token, which this gateway does not keep; use `authorization_code`"
-                ));
-            }
+            OAuthGrant::TokenExchange {
+                subject_token_type,
+                audience,
+            } => Grant::TokenExchange(gatehouse_oauth::TokenExchange {
+                subject_token_type: subject_token_type.clone(),
+                requested_token_type: None,
+                audience: audience.clone(),
+            }),
         };
+        let exchanges = matches!(settings.grant, OAuthGrant::TokenExchange { .. });
         let mut config = ClientConfig::new(
             name.clone(),
             authorization_server,
@@ -93,12 +99,17 @@ impl UpstreamOAuth {
             server: name,
             client,
             per_user: settings.is_per_user(),
+            exchanges,
             scrubber: Arc::clone(source.scrubber()),
             handed_out: Mutex::new(HashMap::new()),
         })
     }
 
-    async fn fetch(&self, user: Option<&str>) -> Result<Arc<Credential>, String> {
+    async fn fetch(
+        &self,
+        user: Option<&str>,
+        subject_token: Option<&Arc<SecretString>>,
+    ) -> Result<Arc<Credential>, String> {
         let token = if self.per_user {
             let Some(user) = user else {
                 return Err(format!(
@@ -107,7 +118,20 @@ impl UpstreamOAuth {
                 ));
             };
             let user_id = UserId::new(user);
-            match self.client.access_token(Subject::User(&user_id)).await {
+            let subject = match (self.exchanges, subject_token) {
+                (false, _) => Subject::User(&user_id),
+                (true, Some(subject_token)) => Subject::OnBehalfOf {
+                    user: &user_id,
+                    subject_token,
+                },
+                (true, None) => {
+                    return Err(format!(
+                        "server `{}` exchanges the token you signed in with for its own, and this request was not made with one (sign in through the identity provider rather than with an API key)",
+                        self.server
+                    ));
+                }
+            };
+            match self.client.access_token(subject).await {
                 Ok(token) => token,
                 Err(OAuthError::AuthorizationRequired { .. }) => {
                     return Err(self.sign_in_needed(&user_id));
@@ -165,8 +189,12 @@ fn token_version(token: &AccessToken) -> i64 {
 }
 
 impl AccessTokens for UpstreamOAuth {
-    fn token<'a>(&'a self, user: Option<&'a str>) -> CredentialFuture<'a> {
-        Box::pin(self.fetch(user))
+    fn token<'a>(
+        &'a self,
+        user: Option<&'a str>,
+        subject_token: Option<&'a Arc<SecretString>>,
+    ) -> CredentialFuture<'a> {
+        Box::pin(self.fetch(user, subject_token))
     }
 
     fn rejected(&self, user: Option<&str>, token: &Credential) {

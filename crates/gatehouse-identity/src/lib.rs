@@ -30,7 +30,7 @@ pub use api_key::{
 };
 pub use authenticator::{Authenticator, BuildError};
 pub use error::{AuthError, KeyRejection, TokenRejection};
-pub use principal::{AuthMethod, CredentialRef, Principal};
+pub use principal::{AuthMethod, CredentialRef, Principal, SubjectToken};
 pub use resource_metadata::{ProtectedResource, ProtectedResourceMetadata};
 pub use settings::{
     ApiKeySettings, AuthSettings, ConfigError, ConfigProblem, ProcessSecrets, SecretSource,

@@ -13,6 +13,35 @@ pub struct Principal {
     groups: Vec<String>,
     teams: Vec<String>,
     credential: CredentialRef,
+    subject_token: Option<SubjectToken>,
+}
+
+/// The verified bearer token a caller signed in with, kept so that the gateway can exchange it
+/// for an upstream token (RFC 8693). It is sent only to an authorization server, never to an
+/// upstream.
+#[derive(Clone)]
+pub struct SubjectToken(std::sync::Arc<secrecy::SecretString>);
+
+impl SubjectToken {
+    /// The token.
+    pub fn secret(&self) -> &std::sync::Arc<secrecy::SecretString> {
+        &self.0
+    }
+}
+
+impl PartialEq for SubjectToken {
+    fn eq(&self, other: &Self) -> bool {
+        use secrecy::ExposeSecret as _;
+        self.0.expose_secret() == other.0.expose_secret()
+    }
+}
+
+impl Eq for SubjectToken {}
+
+impl fmt::Debug for SubjectToken {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("SubjectToken([redacted])")
+    }
 }
 
 impl Principal {
@@ -34,6 +63,19 @@ impl Principal {
     /// Which credential proved the identity, by reference only (for receipts and revocation).
     pub fn credential(&self) -> &CredentialRef {
         &self.credential
+    }
+
+    /// The signed-in token, for a caller who presented one (OIDC/JWT).
+    pub fn subject_token(&self) -> Option<&SubjectToken> {
+        self.subject_token.as_ref()
+    }
+
+    /// The same principal, keeping the token it was proven with.
+    pub(crate) fn with_subject_token(mut self, token: &str) -> Self {
+        self.subject_token = Some(SubjectToken(std::sync::Arc::new(
+            secrecy::SecretString::from(token.to_owned()),
+        )));
+        self
     }
 
     /// How the identity was proven; derived from the credential so the two cannot disagree.
@@ -66,6 +108,7 @@ impl Principal {
             groups: sorted_unique(groups),
             teams: sorted_unique(teams),
             credential,
+            subject_token: None,
         }
     }
 }

@@ -78,7 +78,12 @@ pub trait AccessTokens: Send + Sync + 'static {
     /// A current access token for `user` (or the gateway's own with `None`), as a credential
     /// whose id names the grant and whose version tells tokens apart. The error says what the
     /// person must do, e.g. where to sign in.
-    fn token<'a>(&'a self, user: Option<&'a str>) -> CredentialFuture<'a>;
+    /// `subject_token` is the person's own sign-in token, for servers that exchange it.
+    fn token<'a>(
+        &'a self,
+        user: Option<&'a str>,
+        subject_token: Option<&'a Arc<SecretString>>,
+    ) -> CredentialFuture<'a>;
 
     /// The upstream refused `token` (HTTP 401): the next [`AccessTokens::token`] gets a new one.
     fn rejected(&self, user: Option<&str>, token: &Credential);

@@ -486,3 +486,50 @@ fn a_person_signs_in_once_and_100_concurrent_calls_refresh_once() {
     let (ok, list, _) = run_cli(gateway.dir(), &["secret", "list"]);
     assert!(ok && list.contains("oauth.up@alice"), "{list}");
 }
+
+#[test]
+fn a_signed_in_person_s_token_is_exchanged_and_never_reaches_the_upstream() {
+    let identity = support::Issuer::start();
+    let (issuer, token_requests) = support::authorization_server(64);
+    let (upstream, seen) = recording_upstream(256);
+    let dir = tempfile::tempdir().unwrap();
+    let resource = "https://gatehouse.example/mcp";
+    let config = format!(
+        "[gateway]\nlisten = \"127.0.0.1:0\"\n\n[auth]\nresource_url = \"{resource}\"\n\n[auth.oidc]\nissuer = \"{}\"\nuser_claim = \"preferred_username\"\n\n[[grant]]\nid = \"all\"\nto = [\"*\"]\nservers = [\"*\"]\naccess = \"write\"\n\n[servers.up]\nurl = \"{upstream}\"\n\n[servers.up.oauth]\ngrant = \"token_exchange\"\ntoken_url = \"{issuer}/token\"\nclient_id = \"gatehouse\"\naudience = \"up-api\"\n",
+        identity.url
+    );
+    let gateway = Gateway::start_in(dir, &config);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let jwt = identity.token(&json!({"iss": identity.url, "aud": resource, "sub": "u-1", "preferred_username": "alice", "iat": now, "exp": now + 300}));
+    for _ in 0..10 {
+        let text = whoami_text(&whoami_as(&gateway, &jwt));
+        assert!(
+            text.starts_with("you sent Bearer [redacted secret oauth.up@alice v"),
+            "{text}"
+        );
+    }
+    let requests = token_requests.lock().unwrap();
+    assert_eq!(
+        requests.forms.len(),
+        1,
+        "one exchange for ten calls: {requests:?}"
+    );
+    let form = &requests.forms[0];
+    assert_eq!(
+        form["grant_type"],
+        "urn:ietf:params:oauth:grant-type:token-exchange"
+    );
+    assert_eq!(form["subject_token"], jwt);
+    assert_eq!(form["audience"], "up-api");
+    assert_eq!(form["resource"], upstream);
+    for head in seen.lock().unwrap().iter() {
+        assert_eq!(header_of(head, "authorization"), "Bearer exchanged-token-1");
+        assert!(
+            !head.contains(&jwt),
+            "the person's own token reached the upstream"
+        );
+    }
+}

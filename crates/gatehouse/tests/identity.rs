@@ -13,7 +13,9 @@ use std::io::Read;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::{Gateway, child_pids, demo_server, keyed_config, recording_upstream, run_cli};
+use support::{
+    Gateway, Issuer, child_pids, demo_server, keyed_config, recording_upstream, run_cli,
+};
 
 /// A gateway with API keys on, and the keys of alice and bob.
 fn gateway_with_keys() -> (Gateway, String, String, String) {
@@ -338,62 +340,6 @@ fn the_clients_credential_never_reaches_an_upstream() {
             lower.contains("x-team: platform"),
             "configured header missing: {head}"
         );
-    }
-}
-
-/// An OIDC issuer on 127.0.0.1 port 0: a discovery document and a JWKS with one P-256 key,
-/// served by a thread that answers a bounded number of connections.
-struct Issuer {
-    url: String,
-    encoding: jsonwebtoken::EncodingKey,
-}
-
-impl Issuer {
-    fn start() -> Self {
-        use p256::pkcs8::EncodePrivateKey as _;
-        use std::io::{BufRead, BufReader, Write as _};
-        let secret = p256::SecretKey::random(&mut rsa::rand_core::OsRng);
-        let pem = secret.to_pkcs8_pem(p256::pkcs8::LineEnding::LF).unwrap();
-        let encoding = jsonwebtoken::EncodingKey::from_ec_pem(pem.as_bytes()).unwrap();
-        let mut jwk =
-            jsonwebtoken::jwk::Jwk::from_encoding_key(&encoding, jsonwebtoken::Algorithm::ES256)
-                .unwrap();
-        jwk.common.key_id = Some("k1".to_owned());
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let discovery = json!({"issuer": url, "jwks_uri": format!("{url}/jwks")}).to_string();
-        let jwks = json!({"keys": [jwk]}).to_string();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().take(32) {
-                let Ok(mut stream) = stream else { continue };
-                let mut request_line = String::new();
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let _ = reader.read_line(&mut request_line);
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                        break;
-                    }
-                }
-                let body = if request_line.contains("/jwks") {
-                    &jwks
-                } else {
-                    &discovery
-                };
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            }
-        });
-        Self { url, encoding }
-    }
-
-    fn token(&self, claims: &serde_json::Value) -> String {
-        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
-        header.kid = Some("k1".to_owned());
-        jsonwebtoken::encode(&header, claims, &self.encoding).unwrap()
     }
 }
 

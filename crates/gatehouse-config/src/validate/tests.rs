@@ -51,7 +51,7 @@ fn table_of_configurations() {
         ),
         (
             "[servers.a]\ncommnd = \"x\"\n",
-            "line 2: file: unknown field `commnd`, expected one of `command`, `args`, `env`, `cwd`, `url`, `headers`, `prefix`, `description`, `isolation`, `max_processes`, `idle_min_secs`, `idle_max_secs`, `always_on`, `environment`, `classes`",
+            "line 2: file: unknown field `commnd`, expected one of `command`, `args`, `env`, `cwd`, `url`, `headers`, `prefix`, `description`, `isolation`, `max_processes`, `idle_min_secs`, `idle_max_secs`, `always_on`, `environment`, `classes`, `oauth`",
         ),
         (
             "[gateway]\nlisten = \"nowhere\"\n[servers.a]\nurl = \"ftp://x\"\n",
@@ -130,5 +130,25 @@ fn secret_references_are_checked_and_decide_isolation() {
             "[servers.a]\ncommand = \"x\"\nisolation = \"shared\"\nenv = { KEY = \"{user_secret:jira}\" }\n[servers.b]\nurl = \"http://127.0.0.1:1/mcp\"\nheaders = { Authorization = \"Bearer {secret:b\" }\n"
         ),
         "line 3: servers.a.isolation: is `shared`, but the server takes `{user_secret:jira}`, each person's own credential, so one process cannot serve everyone: use `per_user` (or remove `isolation`)\nline 7: servers.b.headers.Authorization: value: `{secret:` is not closed; write `{secret:NAME}`"
+    );
+}
+
+#[test]
+fn oauth_tables_are_checked() {
+    let config = parse(
+        "[servers.a]\nurl = \"https://a.example/mcp\"\n[servers.a.oauth]\ngrant = \"authorization_code\"\ntoken_url = \"https://as.example/token\"\nauthorization_url = \"https://as.example/authorize\"\nclient_id = \"gh\"\nclient_secret = \"{secret:a-client}\"\n",
+    )
+    .unwrap_or_else(|error| panic!("{error}"));
+    let a = &config.servers[0];
+    let oauth = a.oauth.as_ref().unwrap_or_else(|| panic!("no oauth"));
+    assert_eq!(oauth.resource, "https://a.example/mcp");
+    assert!(oauth.is_per_user() && a.uses_user_secrets());
+    let names: Vec<String> = a.secrets().iter().map(ToString::to_string).collect();
+    assert_eq!(names, ["{secret:a-client}"]);
+    assert_eq!(
+        check(
+            "[servers.a]\ncommand = \"x\"\n[servers.a.oauth]\ngrant = \"client_credentials\"\n[servers.b]\nurl = \"https://b.example/mcp\"\nheaders = { Authorization = \"x\" }\n[servers.b.oauth]\ngrant = \"password\"\n[servers.c]\nurl = \"https://c.example/mcp\"\n[servers.c.oauth]\ngrant = \"authorization_code\"\ntoken_url = \"ftp://c\"\nclient_id = \"x\"\n"
+        ),
+        "line 3: servers.a.oauth: applies only to HTTP servers (`url`); give a stdio server its token with `env`\nline 7: servers.b.headers: sets `Authorization`, which `oauth` fills in; remove one of them\nline 9: servers.b.oauth.grant: `password` is not one of `client_credentials`, `authorization_code`, `token_exchange`\nline 14: servers.c.oauth.token_url: `ftp://c` must start with https:// (or http:// on loopback)\nline 12: servers.c.oauth.authorization_url: is required for `authorization_code`: where people are sent to sign in"
     );
 }

@@ -90,7 +90,7 @@ impl TokenVerifier {
             &self.validation(algorithm),
         )
         .map_err(|error| reject(rejection(error.kind())))?;
-        claims::principal(&verified.claims, &self.settings)
+        Ok(claims::principal(&verified.claims, &self.settings)?.with_subject_token(token))
     }
 
     fn validation(&self, algorithm: Algorithm) -> Validation {

@@ -45,7 +45,11 @@ impl HttpWire {
         client: reqwest::Client,
         url: &str,
         configured_headers: &BTreeMap<String, Template>,
-        credentials: (Arc<dyn CredentialSource>, Option<String>),
+        credentials: (
+            Arc<dyn CredentialSource>,
+            Option<String>,
+            Option<Arc<secrecy::SecretString>>,
+        ),
         mux: &Arc<Mux>,
         mut outbound: mpsc::UnboundedReceiver<Value>,
     ) -> Result<Arc<Self>, String> {
@@ -62,7 +66,7 @@ impl HttpWire {
                 .map_err(|_| format!("header `{name}` has a value that is not valid"))?;
             headers.insert(name, value);
         }
-        let (source, user) = credentials;
+        let (source, user, subject_token) = credentials;
         let oauth = source.access_tokens(server);
         let wire = Arc::new(Self {
             server: server.to_owned(),
@@ -74,6 +78,7 @@ impl HttpWire {
                 source,
                 oauth,
                 user,
+                subject_token: std::sync::Mutex::new(subject_token),
             },
             session_id: RwLock::new(None),
             protocol_version: RwLock::new(None),
@@ -164,6 +169,15 @@ impl HttpWire {
     /// Whether the server forgot our session.
     pub(crate) fn session_lost(&self) -> bool {
         self.session_lost.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Keeps the person's latest sign-in token (this link serves one person) for exchanges.
+    pub(crate) fn offer_subject_token(&self, token: &Arc<secrecy::SecretString>) {
+        *self
+            .credentials
+            .subject_token
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::clone(token));
     }
 
     /// Stops background work.
@@ -412,6 +426,8 @@ struct CredentialHeaders {
     source: Arc<dyn CredentialSource>,
     oauth: Option<Arc<dyn AccessTokens>>,
     user: Option<String>,
+    /// The person's latest sign-in token, for servers whose tokens are exchanged from it.
+    subject_token: std::sync::Mutex<Option<Arc<secrecy::SecretString>>>,
 }
 
 impl CredentialHeaders {
@@ -424,7 +440,14 @@ impl CredentialHeaders {
         let mut headers = HeaderMap::new();
         let mut token = None;
         if let Some(oauth) = &self.oauth {
-            let credential = oauth.token(self.user.as_deref()).await?;
+            let subject_token = self
+                .subject_token
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
+            let credential = oauth
+                .token(self.user.as_deref(), subject_token.as_ref())
+                .await?;
             let mut value =
                 HeaderValue::from_str(&format!("Bearer {}", credential.value.expose_secret()))
                     .map_err(|_| "the access token is not a valid header value".to_owned())?;

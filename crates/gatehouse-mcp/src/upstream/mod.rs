@@ -91,12 +91,15 @@ pub struct CallOptions {
 }
 
 /// Who a request is made for: decides which process of an isolated server serves it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Requester {
     /// The person, for servers isolated per user.
     pub user: Option<String>,
     /// The client session, for servers isolated per session.
     pub session: Option<String>,
+    /// The token the person signed in with, for servers whose tokens are obtained by
+    /// exchanging it (RFC 8693); it is never sent to an upstream.
+    pub subject_token: Option<Arc<secrecy::SecretString>>,
 }
 
 /// What a server said about itself when the link started.
@@ -436,7 +439,7 @@ impl Upstream {
         let user = link_user(&key, requester);
         let mut used = Vec::new();
         if let Some(oauth) = self.credentials.access_tokens(self.config.name.as_str())
-            && let Ok(token) = oauth.token(user).await
+            && let Ok(token) = oauth.token(user, requester.subject_token.as_ref()).await
         {
             used.push(CredentialUse {
                 id: token.id.clone(),
@@ -468,6 +471,9 @@ impl Upstream {
         let key = self.key_for(&options.requester);
         lock(&self.activity).record_call(Instant::now());
         let link = self.live_link(&key, &options.requester).await?;
+        if let (Wire::Http(wire), Some(token)) = (&link.wire, &options.requester.subject_token) {
+            wire.offer_subject_token(token);
+        }
         adapt_to_era(&mut message, &link.info.era, &options);
         let (id, answer) = link
             .mux
@@ -697,10 +703,14 @@ impl Upstream {
                     render(value, source, user).await.map_err(&missing)?;
                 }
                 if let Some(oauth) = source.access_tokens(self.config.name.as_str()) {
-                    oauth.token(user).await.map_err(&missing)?;
+                    oauth
+                        .token(user, requester.subject_token.as_ref())
+                        .await
+                        .map_err(&missing)?;
                 }
                 Ok(Launch::Http {
                     user: user.map(str::to_owned),
+                    subject_token: requester.subject_token.clone(),
                 })
             }
         }
@@ -740,13 +750,19 @@ impl Upstream {
                 credentials = used;
                 Wire::Stdio(wire)
             }
-            (Transport::Http { url, headers }, Launch::Http { user }) => {
+            (
+                Transport::Http { url, headers },
+                Launch::Http {
+                    user,
+                    subject_token,
+                },
+            ) => {
                 let wire = http::HttpWire::new(
                     &server,
                     self.http_client.clone(),
                     url,
                     headers,
-                    (Arc::clone(&self.credentials), user),
+                    (Arc::clone(&self.credentials), user, subject_token),
                     &mux,
                     outbound,
                 )
@@ -1014,6 +1030,7 @@ enum Launch {
     },
     Http {
         user: Option<String>,
+        subject_token: Option<Arc<secrecy::SecretString>>,
     },
 }
 

@@ -443,7 +443,8 @@ impl TokenRequests {
 
 /// An OAuth authorization server on 127.0.0.1 port 0, written for tests: `/authorize`
 /// approves at once (a 302 back to `redirect_uri` with a code and the `state`), and `/token`
-/// issues tokens for the client credentials, authorization code and refresh token grants.
+/// issues tokens for the client credentials, authorization code, refresh token and token
+/// exchange grants.
 /// Tokens from a code live 1 s (so they are refreshed at first use); later ones an hour.
 /// Refresh tokens rotate and a used one is refused. It serves at most `limit` connections.
 pub fn authorization_server(
@@ -535,6 +536,10 @@ pub fn authorization_server(
                         *live = Some(format!("refresh-{n}"));
                         json!({"access_token": format!("person-token-{n}"), "token_type": "Bearer", "expires_in": 3600, "refresh_token": format!("refresh-{n}")})
                     }
+                    Some("urn:ietf:params:oauth:grant-type:token-exchange") => {
+                        json!({"access_token": format!("exchanged-token-{n}"), "token_type": "Bearer", "expires_in": 3600,
+                               "issued_token_type": "urn:ietf:params:oauth:token-type:access_token"})
+                    }
                     _ => json!({"error": "unsupported_grant_type"}),
                 };
                 reply(&mut stream, "200 OK", "", &answer.to_string());
@@ -542,4 +547,63 @@ pub fn authorization_server(
         }
     });
     (base, seen)
+}
+
+/// An OIDC issuer on 127.0.0.1 port 0: a discovery document and a JWKS with one P-256 key,
+/// served by a thread that answers a bounded number of connections.
+pub struct Issuer {
+    /// Its issuer URL.
+    pub url: String,
+    encoding: jsonwebtoken::EncodingKey,
+}
+
+impl Issuer {
+    /// Starts it.
+    pub fn start() -> Self {
+        use p256::pkcs8::EncodePrivateKey as _;
+        use std::io::{BufRead, BufReader, Write as _};
+        let secret = p256::SecretKey::random(&mut rsa::rand_core::OsRng);
+        let pem = secret.to_pkcs8_pem(p256::pkcs8::LineEnding::LF).unwrap();
+        let encoding = jsonwebtoken::EncodingKey::from_ec_pem(pem.as_bytes()).unwrap();
+        let mut jwk =
+            jsonwebtoken::jwk::Jwk::from_encoding_key(&encoding, jsonwebtoken::Algorithm::ES256)
+                .unwrap();
+        jwk.common.key_id = Some("k1".to_owned());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let discovery = json!({"issuer": url, "jwks_uri": format!("{url}/jwks")}).to_string();
+        let jwks = json!({"keys": [jwk]}).to_string();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(32) {
+                let Ok(mut stream) = stream else { continue };
+                let mut request_line = String::new();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let _ = reader.read_line(&mut request_line);
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                }
+                let body = if request_line.contains("/jwks") {
+                    &jwks
+                } else {
+                    &discovery
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        Self { url, encoding }
+    }
+
+    /// A token with `claims`, signed with its key.
+    pub fn token(&self, claims: &serde_json::Value) -> String {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = Some("k1".to_owned());
+        jsonwebtoken::encode(&header, claims, &self.encoding).unwrap()
+    }
 }
