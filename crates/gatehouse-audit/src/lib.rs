@@ -11,8 +11,10 @@
 //! with Ed25519 at regular [`Checkpoint`]s. [`verify`] walks the chain and names the first bad
 //! sequence number for a changed byte, a deleted, inserted or reordered entry, a truncated
 //! tail, a rewritten chain or a replayed checkpoint. [`AuditWriter`] batches appends behind a
-//! bounded queue and fails closed by default. [`prune_through`] deletes old entries and leaves a
-//! signed anchor so the rest still verifies.
+//! bounded queue and fails closed by default. [`prune_before`] and [`prune_through`] delete old
+//! entries and leave a signed anchor so the rest still verifies. A [`RefusalLimiter`] keeps a
+//! flood of refusals from filling the log: past a few per window, they are counted into one
+//! aggregate receipt.
 //!
 //! Architecture invariant: this crate does no storage of its own and no SQL. A log is anything
 //! that implements [`ReceiptLog`]; `gatehouse-store` implements it on its tables, and
@@ -30,6 +32,7 @@ mod keys;
 mod log;
 mod memory;
 mod receipt;
+mod refusals;
 mod retention;
 mod sink;
 mod time;
@@ -45,9 +48,14 @@ pub use log::{LogError, ReceiptLog};
 pub use memory::{MemoryLog, MemoryState};
 pub use receipt::{
     AuditGap, ClientInfo, CredentialUse, Decision, ErrorSource, Outcome, Principal, Receipt,
-    Target, TargetKind, Verdict,
+    RefusalAggregate, RefusalKind, Target, TargetKind, Verdict,
 };
-pub use retention::{PruneSummary, RetentionError, prune_through};
+pub use refusals::{
+    Admission, CountedRefusals, RefusalKey, RefusalLimiter, RefusalLimits, RefusalSubject,
+};
+pub use retention::{
+    PruneLimits, PruneOutcome, PruneSummary, RetentionError, prune_before, prune_through,
+};
 pub use sink::{
     ExportError, ExportSink, JsonLinesSink, SinkFuture, export_checkpoints, export_receipts,
     read_checkpoint_lines,

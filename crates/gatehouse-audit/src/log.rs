@@ -13,8 +13,10 @@ use crate::entry::{ChainHead, NewReceipt, StoredReceipt};
 /// Contract, which [`crate::verify`] relies on and an implementation must keep:
 /// - `append_receipts` numbers entries from the current head's seq + 1 without gaps and links
 ///   and hashes them as [`crate::chain::seal`] does, atomically for the whole batch, under a
-///   lock that serializes appends from every writer of the log. A completion must name a
-///   stored (or earlier in the batch) intent that has no completion yet.
+///   lock that serializes appends from every writer of the log. The head is the newest entry,
+///   or, when pruning deleted every entry, the anchor. A completion must name a stored (or
+///   earlier in the batch) intent that has no completion yet, or an intent before the first
+///   stored entry, pruned while its call was running, whose completion is not stored.
 /// - `add_checkpoint` keeps a checkpoint only when the entry it names is stored with exactly
 ///   that hash, and at most one checkpoint per seq.
 /// - reads return entries and checkpoints ascending by seq.
@@ -34,7 +36,8 @@ pub trait ReceiptLog: Send + Sync + 'static {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<StoredReceipt>, LogError>> + Send;
 
-    /// The newest entry's place in the chain, or `None` when the log is empty.
+    /// The newest entry's place in the chain (the anchor's, when pruning deleted every entry),
+    /// or `None` when nothing was ever appended.
     fn chain_head(&self) -> impl Future<Output = Result<Option<ChainHead>, LogError>> + Send;
 
     /// Stores a checkpoint; see the contract above.

@@ -51,7 +51,7 @@ impl MemoryLog {
 
     fn append_now(&self, receipts: &[NewReceipt]) -> Result<Vec<ChainHead>, LogError> {
         let mut state = self.lock("appending receipts")?;
-        let head = state.receipts.last().map(StoredReceipt::head);
+        let head = head_of(&state);
         check_completions(&state.receipts, head.as_ref(), receipts)?;
         let sealed = seal(head.as_ref(), receipts);
         let heads = sealed.iter().map(StoredReceipt::head).collect();
@@ -95,6 +95,16 @@ impl MemoryLog {
     }
 }
 
+/// The newest entry's place in the chain or, when pruning deleted every entry, the anchor's:
+/// no checkpoint can follow the last entry, so the last checkpoint is then the anchor.
+fn head_of(state: &MemoryState) -> Option<ChainHead> {
+    state
+        .receipts
+        .last()
+        .map(StoredReceipt::head)
+        .or_else(|| state.checkpoints.last().map(Checkpoint::head))
+}
+
 /// Whether `receipts` (ascending) hold the entry a checkpoint names, with its hash.
 fn holds(receipts: &[StoredReceipt], checkpoint: &Checkpoint) -> bool {
     let position = receipts.partition_point(|receipt| receipt.seq < checkpoint.seq);
@@ -135,6 +145,13 @@ fn check_completions(
 }
 
 fn is_open_intent(stored: &[StoredReceipt], intent_seq: i64) -> bool {
+    let first_seq = stored.first().map_or(i64::MAX, |receipt| receipt.seq);
+    if (1..first_seq).contains(&intent_seq) {
+        // Pruned while its call ran: open unless its completion is stored.
+        return !stored
+            .iter()
+            .any(|receipt| receipt.kind.intent_seq() == Some(intent_seq));
+    }
     let position = stored.partition_point(|receipt| receipt.seq < intent_seq);
     let is_intent = stored
         .get(position)
@@ -195,11 +212,8 @@ impl ReceiptLog for MemoryLog {
     }
 
     async fn chain_head(&self) -> Result<Option<ChainHead>, LogError> {
-        Ok(self
-            .lock("reading the chain head")?
-            .receipts
-            .last()
-            .map(StoredReceipt::head))
+        let state = self.lock("reading the chain head")?;
+        Ok(head_of(&state))
     }
 
     async fn add_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), LogError> {

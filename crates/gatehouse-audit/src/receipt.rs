@@ -2,7 +2,7 @@
 //! named by user and credential id, the upstream credential by id and version, and the
 //! arguments by a keyed digest (and, where configured, a redacted copy).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -64,6 +64,13 @@ pub struct Receipt {
     /// Set only on the notice the writer appends after receipts could not be written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit_gap: Option<AuditGap>,
+    /// What kind of refusal this is, when the request was refused: refusals are recorded one
+    /// by one up to a limit, then counted (see [`crate::RefusalLimiter`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<RefusalKind>,
+    /// Set only on an aggregate receipt: the refusals counted instead of recorded one by one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusals: Option<RefusalAggregate>,
 }
 
 impl Receipt {
@@ -91,6 +98,8 @@ impl Receipt {
             error_source: None,
             latency_us: None,
             audit_gap: None,
+            refusal: None,
+            refusals: None,
         }
     }
 
@@ -261,4 +270,62 @@ pub struct AuditGap {
     pub failed_appends: u64,
     /// How many receipts were not written.
     pub unrecorded: u64,
+}
+
+/// The kinds of refusal that are counted against a flood.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefusalKind {
+    /// The policy denied the call.
+    Denied,
+    /// The credential was missing, unknown, expired or revoked.
+    Authentication,
+    /// The `Mcp-Method`, `Mcp-Name` or `Mcp-Param-*` headers disagree with the body.
+    HeaderMismatch,
+    /// The `Host` or `Origin` header is not this gateway's (DNS rebinding).
+    Rebinding,
+    /// Any other request refused for the client's fault: malformed, unknown method or name,
+    /// a session that is not the caller's.
+    Invalid,
+}
+
+impl RefusalKind {
+    /// The name used in receipts: `denied`, `authentication`, `header_mismatch`, `rebinding`,
+    /// `invalid`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Denied => "denied",
+            Self::Authentication => "authentication",
+            Self::HeaderMismatch => "header_mismatch",
+            Self::Rebinding => "rebinding",
+            Self::Invalid => "invalid",
+        }
+    }
+
+    /// The verdict a refusal of this kind is recorded with: `deny` for policy and
+    /// authentication, `error` for the rest.
+    pub fn verdict(self) -> Verdict {
+        match self {
+            Self::Denied | Self::Authentication => Verdict::Deny,
+            Self::HeaderMismatch | Self::Rebinding | Self::Invalid => Verdict::Error,
+        }
+    }
+}
+
+/// Refusals of one kind from one subject in one window, beyond those recorded one by one. The
+/// subject is the receipt's principal (a user), or `address` (a client that did not
+/// authenticate); neither when the refusals came from more subjects than are tracked apart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusalAggregate {
+    /// What kind of refusal.
+    pub kind: RefusalKind,
+    /// The client address the refusals came from, when that is the subject.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<IpAddr>,
+    /// How many refusals were counted.
+    pub count: u64,
+    /// When the first of them happened.
+    pub first: Timestamp,
+    /// When the last of them happened.
+    pub last: Timestamp,
 }

@@ -9,10 +9,11 @@
 
 mod common;
 
-use common::build_chain;
+use common::{build_chain, call_receipt};
 use gatehouse_audit::{
-    CheckpointSigner, MemoryLog, Problem, ReceiptLog, RetentionError, TrustedKeys, VerifyOptions,
-    export_checkpoints, prune_through, read_checkpoint_lines, verify, verify_with,
+    CheckpointSigner, MemoryLog, NewReceipt, Outcome, Problem, PruneLimits, ReceiptKind,
+    ReceiptLog, RetentionError, Timestamp, TrustedKeys, UnknownOutcome, VerifyOptions,
+    export_checkpoints, prune_before, prune_through, read_checkpoint_lines, verify, verify_with,
 };
 
 fn fixture() -> (CheckpointSigner, TrustedKeys, MemoryLog) {
@@ -126,4 +127,145 @@ async fn receipts_export_as_json_lines_that_match_the_chain() {
             entry.body
         );
     }
+}
+
+/// The time the fixture chain records entry `seq` at.
+fn time_of(seq: i64) -> Timestamp {
+    Timestamp::from_unix_millis(call_receipt(0).time.as_unix_millis() + seq)
+}
+
+/// Appends one entry of `kind` recorded at `time`; returns its seq.
+async fn append(log: &MemoryLog, kind: ReceiptKind, time: Timestamp) -> i64 {
+    let mut receipt = call_receipt(7);
+    receipt.time = time;
+    if matches!(kind, ReceiptKind::Completion { .. }) {
+        receipt.outcome = Some(Outcome::Ok);
+    }
+    let entry = NewReceipt::new(kind, &receipt).unwrap();
+    log.append_receipts(&[entry]).await.unwrap()[0].seq
+}
+
+fn limits(recorded_before: Timestamp, calls_running_since: Timestamp) -> PruneLimits {
+    PruneLimits {
+        recorded_before,
+        calls_running_since,
+    }
+}
+
+#[tokio::test]
+async fn pruning_by_time_deletes_the_entries_recorded_before_the_cutoff() {
+    let (signer, keys, log) = fixture();
+    let outcome = prune_before(
+        &log,
+        &signer,
+        &keys,
+        limits(time_of(2_501), Timestamp::from_unix_millis(0)),
+    )
+    .await
+    .unwrap();
+    let pruned = outcome.pruned.unwrap();
+    assert_eq!((pruned.anchor.seq, pruned.deleted), (2_500, 2_500));
+    assert_eq!(outcome.held_back_by, None);
+    let report = verify(&log, &keys).await.unwrap();
+    assert!(report.is_intact(), "{:?}", report.problems);
+    assert_eq!(report.first_seq, Some(2_501));
+    let again = prune_before(
+        &log,
+        &signer,
+        &keys,
+        limits(time_of(2_501), Timestamp::from_unix_millis(0)),
+    )
+    .await
+    .unwrap();
+    assert_eq!((again.pruned, again.held_back_by), (None, None));
+}
+
+#[tokio::test]
+async fn an_entry_recorded_late_keeps_everything_after_it() {
+    let (signer, keys, log) = fixture();
+    // Entry 5001 was recorded long before the ones around it (another writer's batch).
+    let early = append(&log, ReceiptKind::Decision, time_of(100)).await;
+    let outcome = prune_before(
+        &log,
+        &signer,
+        &keys,
+        limits(time_of(50), Timestamp::from_unix_millis(0)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome.pruned.unwrap().anchor.seq, 49);
+    assert_eq!(early, 5_001);
+    assert!(verify(&log, &keys).await.unwrap().is_intact());
+}
+
+#[tokio::test]
+async fn a_call_that_may_still_be_running_holds_pruning_back_until_it_completes() {
+    let (signer, keys, log) = fixture();
+    let intent = append(&log, ReceiptKind::Intent, time_of(5_001)).await;
+    append(&log, ReceiptKind::Decision, time_of(5_002)).await;
+    let everything = time_of(10_000);
+    let outcome = prune_before(&log, &signer, &keys, limits(everything, time_of(5_001)))
+        .await
+        .unwrap();
+    assert_eq!(outcome.pruned.unwrap().anchor.seq, 5_000);
+    assert_eq!(outcome.held_back_by, Some(intent));
+
+    // Once it completes, everything may go; the log then continues from the anchor.
+    let completion = append(
+        &log,
+        ReceiptKind::Completion { intent_seq: intent },
+        time_of(5_003),
+    )
+    .await;
+    let outcome = prune_before(&log, &signer, &keys, limits(everything, time_of(5_001)))
+        .await
+        .unwrap();
+    let pruned = outcome.pruned.unwrap();
+    assert_eq!((pruned.anchor.seq, pruned.deleted), (completion, 3));
+    let report = verify(&log, &keys).await.unwrap();
+    assert!(report.is_intact(), "{:?}", report.problems);
+    assert_eq!((report.receipts, report.anchor_seq), (0, Some(completion)));
+    let next = append(&log, ReceiptKind::Decision, time_of(5_004)).await;
+    assert_eq!(next, completion + 1);
+    let report = verify(&log, &keys).await.unwrap();
+    assert!(report.is_intact(), "{:?}", report.problems);
+    assert_eq!(
+        (report.anchor_seq, report.first_seq),
+        (Some(completion), Some(next))
+    );
+}
+
+#[tokio::test]
+async fn a_call_lost_long_ago_is_pruned_and_reported_and_its_late_completion_still_verifies() {
+    let (signer, keys, log) = fixture();
+    let lost = append(&log, ReceiptKind::Intent, time_of(5_001)).await;
+    append(&log, ReceiptKind::Decision, time_of(5_002)).await;
+    let outcome = prune_before(&log, &signer, &keys, limits(time_of(5_002), time_of(6_000)))
+        .await
+        .unwrap();
+    let pruned = outcome.pruned.unwrap();
+    assert_eq!(pruned.anchor.seq, lost);
+    assert_eq!(
+        pruned.pruned_unknown_outcomes,
+        vec![UnknownOutcome {
+            intent_seq: lost,
+            completion_seq: None
+        }]
+    );
+    // The pruned intent may be completed once, and its completion stands alone.
+    let completion = append(
+        &log,
+        ReceiptKind::Completion { intent_seq: lost },
+        time_of(5_003),
+    )
+    .await;
+    let twice = NewReceipt::new(
+        ReceiptKind::Completion { intent_seq: lost },
+        &call_receipt(8),
+    )
+    .unwrap();
+    assert!(log.append_receipts(&[twice]).await.is_err());
+    let report = verify(&log, &keys).await.unwrap();
+    assert!(report.is_intact(), "{:?}", report.problems);
+    assert_eq!(report.head.map(|head| head.seq), Some(completion));
 }

@@ -16,7 +16,7 @@ use common::{FlakyLog, call_receipt, eventually};
 use gatehouse_audit::{
     AuditError, AuditWriter, CheckpointSigner, Completion, ErrorSource, ExportSink, FailureMode,
     JsonLinesSink, MemoryLog, Outcome, Receipt, ReceiptKind, ReceiptLog, Recorded, TrustedKeys,
-    UnknownOutcome, WriterConfig, verify,
+    UnknownOutcome, WriterConfig, prune_through, verify,
 };
 
 fn config(mode: FailureMode) -> WriterConfig {
@@ -450,4 +450,68 @@ async fn appended_receipts_are_exported_as_json_lines() {
         assert_eq!(receipt, entry.receipt().unwrap());
     }
     std::fs::remove_dir_all(&directory).unwrap();
+}
+
+#[tokio::test]
+async fn pruning_under_a_running_writer_keeps_its_chain_and_its_calls() {
+    let log = Arc::new(MemoryLog::new());
+    let signer = CheckpointSigner::generate().unwrap();
+    let pruner = CheckpointSigner::from_secret_json(&signer.to_secret_json()).unwrap();
+    let keys = TrustedKeys::new([signer.public_key()]);
+    let config = WriterConfig {
+        checkpoint_interval: Duration::from_millis(200),
+        ..config(FailureMode::FailClosed)
+    };
+    let (writer, task) = AuditWriter::spawn(Arc::clone(&log), signer, config, Vec::new());
+    for number in 0..5 {
+        writer
+            .record(&call_receipt(number))
+            .await
+            .unwrap()
+            .durable()
+            .await
+            .unwrap();
+    }
+    // A call is running while everything, its intent included, is pruned.
+    let running = writer.begin(call_receipt(5)).await.unwrap();
+    let head = log.chain_head().await.unwrap().unwrap();
+    assert_eq!(running.seq(), Some(head.seq));
+    prune_through(&*log, &pruner, &keys, head.seq)
+        .await
+        .unwrap();
+    assert_eq!(log.chain_head().await.unwrap(), Some(head.clone()));
+    // The writer's own head is gone: the anchor covers it, and no checkpoint fails.
+    eventually("a checkpoint due after pruning", || async {
+        writer.stats().checkpoints >= 1
+    })
+    .await;
+    assert_eq!(writer.stats().checkpoint_failures, 0);
+    // Its completion, and what follows, continue the chain from the anchor.
+    running
+        .complete(ok())
+        .await
+        .unwrap()
+        .durable()
+        .await
+        .unwrap();
+    let next = writer
+        .record(&call_receipt(7))
+        .await
+        .unwrap()
+        .durable()
+        .await
+        .unwrap();
+    assert_eq!(
+        next,
+        Recorded::Durable(log.chain_head().await.unwrap().unwrap())
+    );
+    drop(writer);
+    task.join().await.unwrap();
+    let report = verify(&*log, &keys).await.unwrap();
+    assert!(report.is_intact(), "{:?}", report.problems);
+    assert_eq!(
+        (report.anchor_seq, report.first_seq, report.receipts),
+        (Some(head.seq), Some(head.seq + 1), 2)
+    );
+    assert!(report.unknown_outcomes.is_empty());
 }

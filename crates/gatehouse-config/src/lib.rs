@@ -42,6 +42,8 @@ pub struct Config {
     pub audit_fail_closed: bool,
     /// Where receipts are also exported as JSON lines (`stdout` or a file), if anywhere.
     pub audit_export: Option<String>,
+    /// How long receipts are kept; `None` keeps them forever.
+    pub audit_retention: Option<Duration>,
 }
 
 /// Settings of the gateway's own HTTP endpoint.

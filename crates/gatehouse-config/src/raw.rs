@@ -43,6 +43,10 @@ pub struct RawAudit {
     pub failure_mode: Option<String>,
     /// Also write every receipt as a JSON line to `stdout` or to this file.
     pub export: Option<String>,
+    /// Delete receipts older than this many days, leaving a signed anchor so the rest still
+    /// verifies; absent, receipts are kept forever. Read as any TOML value so that a wrong
+    /// type gets a message about days rather than about serde types.
+    pub retain_days: Option<toml::Value>,
 }
 
 /// The `[policy]` table.

@@ -24,6 +24,14 @@ listen = "127.0.0.1:8080"
 # Items per page when the gateway pages a merged list.
 # page_size = 500
 
+# Every decision leaves a hash-chained, signed receipt in the store; `gatehouse audit verify` checks them.
+# [audit]
+# `closed` refuses calls whose receipt cannot be written; `open` lets them through and records the gap.
+# failure_mode = "closed"
+# Delete receipts older than this many days, leaving a signed anchor so the rest still verifies.
+# Without it receipts are kept forever.
+# retain_days = 365
+
 # Each [servers.NAME] is one upstream MCP server. Its tools and prompts appear to clients as
 # NAME__tool (change with `prefix`, or set `prefix = ""` to keep the names as they are).
 # A stdio server has `command`, `args`, `env` and `cwd`; it gets no other environment variables.

@@ -16,6 +16,9 @@ const DEFAULT_MAX_BODY_BYTES: u64 = 4 * 1024 * 1024;
 const DEFAULT_CALL_TIMEOUT_SECS: u64 = 300;
 const DEFAULT_SESSION_IDLE_SECS: u64 = 1800;
 const DEFAULT_PAGE_SIZE: usize = 500;
+/// The longest retention that can be written, a century; longer is a typo.
+const MAX_RETAIN_DAYS: i64 = 36_500;
+const SECONDS_PER_DAY: u64 = 86_400;
 
 /// Parses and validates configuration text.
 pub fn parse(text: &str) -> Result<Config, ConfigError> {
@@ -62,6 +65,11 @@ pub fn parse(text: &str) -> Result<Config, ConfigError> {
             true
         }
     };
+    let audit_retention = raw
+        .audit
+        .retain_days
+        .as_ref()
+        .and_then(|days| checker.retain_days(days));
     if checker.problems.is_empty() {
         Ok(Config {
             gateway,
@@ -72,6 +80,7 @@ pub fn parse(text: &str) -> Result<Config, ConfigError> {
             policy_files: raw.policy.files.clone(),
             audit_fail_closed,
             audit_export: raw.audit.export.clone(),
+            audit_retention,
         })
     } else {
         Err(ConfigError {
@@ -118,6 +127,28 @@ impl Checker<'_> {
             line: line_of(self.text, path),
             message: message.into(),
         });
+    }
+
+    /// `[audit] retain_days`: a whole number of days from 1 to a century.
+    fn retain_days(&mut self, days: &toml::Value) -> Option<Duration> {
+        const PATH: &[&str] = &["audit", "retain_days"];
+        let problem = match days {
+            toml::Value::Integer(days) if (1..=MAX_RETAIN_DAYS).contains(days) => {
+                let days = u64::try_from(*days).unwrap_or(1);
+                return Some(Duration::from_secs(days * SECONDS_PER_DAY));
+            }
+            toml::Value::Integer(days) if *days < 1 => format!(
+                "must be at least 1 day, not {days}; leave `retain_days` out to keep receipts forever"
+            ),
+            toml::Value::Integer(days) => {
+                format!("must be at most {MAX_RETAIN_DAYS} days (a century), not {days}")
+            }
+            other => {
+                format!("must be a whole number of days, such as `retain_days = 90`, not `{other}`")
+            }
+        };
+        self.problem(PATH, problem);
+        None
     }
 
     fn gateway(&mut self, raw: &RawGateway) -> GatewaySettings {

@@ -4,6 +4,12 @@
 //! forwarded, and a completion after (a dropped or crashed call leaves the intent `unknown`).
 //! When receipts cannot be written and the audit fails closed, nothing is forwarded and the
 //! client gets 503.
+//!
+//! Refusals (denials, refused credentials, header mismatches, Host/Origin rejections, other
+//! requests refused for the client's fault) go through a [`RefusalLimiter`]: per kind and
+//! subject (the user, or the client's address when it did not authenticate), the first ones in
+//! a window are recorded one by one and the rest counted, and [`Audit::record_counted_refusals`]
+//! writes one aggregate receipt per window with the count, so a flood cannot fill the log.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -12,9 +18,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use gatehouse_audit::{
-    AuditKey, AuditWriter, CheckpointSigner, ClientInfo, Decision, ErrorSource, FailureMode,
-    JsonLinesSink, Outcome, Principal, Receipt, Target, TargetKind, Verdict, WriterConfig,
-    WriterTask,
+    Admission, AuditKey, AuditWriter, CheckpointSigner, ClientInfo, CountedRefusals, Decision,
+    ErrorSource, FailureMode, JsonLinesSink, Outcome, Principal, Receipt, RefusalAggregate,
+    RefusalKey, RefusalKind, RefusalLimiter, RefusalLimits, RefusalSubject, Target, TargetKind,
+    Timestamp, Verdict, WriterConfig, WriterTask,
 };
 use secrecy::ExposeSecret;
 use serde_json::Value;
@@ -28,10 +35,16 @@ pub const SIGNING_KEY_FILE: &str = "audit-signing-key.json";
 /// File beside the configuration holding the key of argument digests.
 pub const DIGEST_KEY_FILE: &str = "audit-digest.key";
 
+/// The method named in aggregate receipts of counted refusals.
+pub const COUNTED_REFUSALS_METHOD: &str = "gatehouse/refusals";
+
 /// The audit trail of the gateway.
 pub struct Audit {
     writer: AuditWriter,
     digest: AuditKey,
+    refusals: RefusalLimiter,
+    /// The key that signs the anchors left by pruning; the writer holds its own copy.
+    anchors: CheckpointSigner,
 }
 
 /// What one request's receipts have in common.
@@ -92,6 +105,40 @@ impl Trail {
     pub fn relayed(&self) -> bool {
         self.relayed.load(Ordering::Relaxed)
     }
+
+    /// Whom a refusal of this request counts against: the user, or the client's address
+    /// without its port when it did not authenticate.
+    fn refusal_subject(&self) -> RefusalSubject {
+        match (&self.principal, self.client.address) {
+            (Some(principal), _) => RefusalSubject::User(principal.user.clone()),
+            (None, Some(address)) => RefusalSubject::Address(address.ip()),
+            (None, None) => RefusalSubject::Others,
+        }
+    }
+}
+
+/// The kind of refusal an error is, or `None` when the client is not at fault (the upstream
+/// or the gateway failed): those are always recorded one by one.
+fn refusal_kind(error: &GatewayError) -> Option<RefusalKind> {
+    match error {
+        GatewayError::PolicyDenied { .. } => Some(RefusalKind::Denied),
+        GatewayError::HeaderMismatch(_) => Some(RefusalKind::HeaderMismatch),
+        GatewayError::Parse(_)
+        | GatewayError::InvalidRequest(_)
+        | GatewayError::InvalidParams(_)
+        | GatewayError::MissingEnvelope(_)
+        | GatewayError::UnsupportedVersion(_)
+        | GatewayError::MethodNotFound(_)
+        | GatewayError::Route(_)
+        | GatewayError::SessionNotFound
+        | GatewayError::SessionNotOwned
+        | GatewayError::SessionRequired
+        | GatewayError::MissingCapability { .. } => Some(RefusalKind::Invalid),
+        GatewayError::Upstream(_)
+        | GatewayError::CannotBridge(_)
+        | GatewayError::AuditUnavailable(_)
+        | GatewayError::Relayed(_) => None,
+    }
 }
 
 /// What a relayed call is about, for its intent receipt.
@@ -117,18 +164,12 @@ impl Audit {
         fail_closed: bool,
         export: Option<&str>,
     ) -> Result<(Self, WriterTask), String> {
-        let signer = load_or_create(
-            &folder.join(SIGNING_KEY_FILE),
-            |text| {
-                CheckpointSigner::from_secret_json(&secrecy::SecretString::from(text.to_owned()))
-                    .map_err(|e| e.to_string())
-            },
-            || {
-                let signer = CheckpointSigner::generate().map_err(|e| e.to_string())?;
-                let text = signer.to_secret_json().expose_secret().to_owned();
-                Ok((signer, text))
-            },
-        )?;
+        let signer = load_or_create(&folder.join(SIGNING_KEY_FILE), parse_signer, || {
+            let signer = CheckpointSigner::generate().map_err(|e| e.to_string())?;
+            let text = signer.to_secret_json().expose_secret().to_owned();
+            Ok((signer, text))
+        })?;
+        let anchors = load_signer(folder)?;
         let digest = load_or_create(
             &folder.join(DIGEST_KEY_FILE),
             |text| AuditKey::from_hex(text.trim()).map_err(|e| e.to_string()),
@@ -159,7 +200,18 @@ impl Audit {
         };
         let (writer, task) =
             AuditWriter::spawn(Arc::new(StoreLog(store.clone())), signer, config, sinks);
-        Ok((Self { writer, digest }, task))
+        let audit = Self {
+            writer,
+            digest,
+            refusals: RefusalLimiter::new(RefusalLimits::default()),
+            anchors,
+        };
+        Ok((audit, task))
+    }
+
+    /// The key that signs the anchors left by pruning.
+    pub fn anchor_signer(&self) -> &CheckpointSigner {
+        &self.anchors
     }
 
     /// The writer's counters and queue depth, for metrics.
@@ -189,6 +241,18 @@ impl Audit {
         self.record(trail, verdict, error, None).await
     }
 
+    /// Records a refusal that is not a [`GatewayError`]: a refused credential, a Host or
+    /// Origin that is not the gateway's. Counted instead when its subject has had its share of
+    /// receipts in this window.
+    pub async fn record_refusal(
+        &self,
+        trail: &Trail,
+        kind: RefusalKind,
+    ) -> Result<(), GatewayError> {
+        self.write_decision(trail, kind.verdict(), None, None, Some(kind))
+            .await
+    }
+
     async fn record(
         &self,
         trail: &Trail,
@@ -196,6 +260,28 @@ impl Audit {
         error: Option<&GatewayError>,
         target: Option<(TargetKind, String)>,
     ) -> Result<(), GatewayError> {
+        let refusal = error.and_then(refusal_kind);
+        self.write_decision(trail, verdict, error, target, refusal)
+            .await
+    }
+
+    async fn write_decision(
+        &self,
+        trail: &Trail,
+        verdict: Verdict,
+        error: Option<&GatewayError>,
+        target: Option<(TargetKind, String)>,
+        refusal: Option<RefusalKind>,
+    ) -> Result<(), GatewayError> {
+        if let Some(kind) = refusal {
+            let key = RefusalKey {
+                kind,
+                subject: trail.refusal_subject(),
+            };
+            if self.refusals.admit(key, Timestamp::now()) == Admission::Counted {
+                return Ok(());
+            }
+        }
         let mut receipt = trail.receipt(verdict);
         receipt.target = target.map(|(kind, name)| Target { kind, name });
         if let Some(GatewayError::PolicyDenied {
@@ -205,17 +291,47 @@ impl Audit {
             receipt.decision.rule_ids = rules.clone();
             receipt.decision.policy_hash = Some(policy_hash.clone());
         }
-        receipt.outcome = Some(if error.is_none() {
-            Outcome::Ok
-        } else {
+        let refused = error.is_some() || refusal.is_some();
+        receipt.outcome = Some(if refused {
             Outcome::Unknown
+        } else {
+            Outcome::Ok
         });
-        receipt.error_source = error.map(|_| ErrorSource::Client);
+        receipt.error_source = match (error, refusal) {
+            (_, Some(_)) => Some(ErrorSource::Client),
+            (None, None) => None,
+            (Some(GatewayError::Upstream(_) | GatewayError::Relayed(_)), None) => {
+                Some(ErrorSource::Upstream)
+            }
+            (Some(_), None) => Some(ErrorSource::Gateway),
+        };
+        receipt.refusal = refusal;
         let unavailable =
             |error: gatehouse_audit::AuditError| GatewayError::AuditUnavailable(error.to_string());
         let pending = self.writer.record(&receipt).await.map_err(unavailable)?;
         // Fail-closed means the answer waits for its receipt to be durable.
         pending.durable().await.map(drop).map_err(unavailable)
+    }
+
+    /// Writes one aggregate receipt for each window of counted refusals that has ended, or,
+    /// when `all` (at shutdown), for every window, and waits until they are durable.
+    pub async fn record_counted_refusals(&self, all: bool) {
+        let counts = if all {
+            self.refusals.take_all()
+        } else {
+            self.refusals.take_ended(Timestamp::now())
+        };
+        for counted in counts {
+            let count = counted.count;
+            let receipt = aggregate_receipt(counted);
+            let written = match self.writer.record(&receipt).await {
+                Ok(pending) => pending.durable().await.map(drop),
+                Err(error) => Err(error),
+            };
+            if let Err(error) = written {
+                tracing::error!(%error, count, "the receipt of counted refusals was not written");
+            }
+        }
     }
 
     /// Durably records the intent of a call before it is forwarded.
@@ -266,6 +382,57 @@ impl Audit {
             tracing::error!(%error, request = %trail.request_id, "completion receipt not written; the call verifies as unknown");
         }
     }
+}
+
+/// The receipt of refusals counted in one window: the kind, the subject (user or address),
+/// the count and the times of the first and last.
+fn aggregate_receipt(counted: CountedRefusals) -> Receipt {
+    let kind = counted.key.kind;
+    let mut receipt = Receipt::new(
+        uuid::Uuid::new_v4().to_string(),
+        COUNTED_REFUSALS_METHOD,
+        Decision::new(kind.verdict()),
+    );
+    receipt.error_source = Some(ErrorSource::Client);
+    receipt.refusal = Some(kind);
+    let address = match counted.key.subject {
+        RefusalSubject::User(user) => {
+            receipt.principal = Some(Principal {
+                user,
+                groups: Vec::new(),
+                credential_id: None,
+            });
+            None
+        }
+        RefusalSubject::Address(address) => Some(address),
+        RefusalSubject::Others => None,
+    };
+    receipt.refusals = Some(RefusalAggregate {
+        kind,
+        address,
+        count: counted.count,
+        first: counted.first,
+        last: counted.last,
+    });
+    receipt
+}
+
+/// Reads the checkpoint signing key kept beside the configuration; it is created by the
+/// first `gatehouse serve`.
+pub fn load_signer(folder: &Path) -> Result<CheckpointSigner, String> {
+    let path = folder.join(SIGNING_KEY_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|error| {
+        format!(
+            "cannot read the signing key {}: {error}; it is created by `gatehouse serve`",
+            path.display()
+        )
+    })?;
+    parse_signer(&text).map_err(|error| format!("{}: {error}", path.display()))
+}
+
+fn parse_signer(text: &str) -> Result<CheckpointSigner, String> {
+    CheckpointSigner::from_secret_json(&secrecy::SecretString::from(text.to_owned()))
+        .map_err(|error| error.to_string())
 }
 
 fn load_or_create<T>(

@@ -175,10 +175,15 @@ impl ReceiptLog for StoreLog {
         Ok(rows.into_iter().map(from_store_checkpoint).collect())
     }
 
-    async fn prune_through(&self, _anchor: &Checkpoint) -> Result<u64, LogError> {
-        Err(LogError::storage(
-            "pruning receipts",
-            "pruning is not available on the store yet",
-        ))
+    async fn prune_through(&self, anchor: &Checkpoint) -> Result<u64, LogError> {
+        self.0
+            .prune_receipts(&to_store_checkpoint(anchor))
+            .await
+            .map_err(|error| match error {
+                StoreError::CheckpointMismatch { .. } => {
+                    LogError::CheckpointMismatch { seq: anchor.seq }
+                }
+                other => LogError::storage("pruning receipts", other),
+            })
     }
 }

@@ -30,7 +30,7 @@ use crate::envelope::{self, Caller};
 use crate::error::GatewayError;
 use crate::identity::Who;
 use crate::listen::ListenFilter;
-use gatehouse_audit::Verdict;
+use gatehouse_audit::{RefusalKind, Verdict};
 
 /// Messages buffered per response stream before the sender waits.
 const STREAM_BUFFER: usize = 64;
@@ -61,7 +61,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
 }
 
 /// Refuses requests whose Host or Origin is not this gateway's, so a web page cannot reach a
-/// gateway on loopback through DNS rebinding.
+/// gateway on loopback through DNS rebinding. Every refusal is on the record (or counted).
 async fn check_host_and_origin(
     State(gateway): State<Arc<Gateway>>,
     request: Request,
@@ -72,24 +72,35 @@ async fn check_host_and_origin(
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    if !host_allowed(host, &gateway.settings.allowed_hosts) {
+    let refused = if !host_allowed(host, &gateway.settings.allowed_hosts) {
         tracing::info!(host, "request refused: Host is not this gateway");
-        return refusal(
-            StatusCode::FORBIDDEN,
-            &format!("Host `{host}` is not allowed; add it to gateway.allowed_hosts"),
-        );
-    }
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        let origin = origin.to_str().unwrap_or("invalid");
-        if !origin_allowed(origin, &gateway.settings.allowed_origins) {
-            tracing::info!(origin, "request refused: Origin is not allowed");
-            return refusal(
-                StatusCode::FORBIDDEN,
-                &format!("Origin `{origin}` is not allowed; add it to gateway.allowed_origins"),
-            );
-        }
-    }
-    next.run(request).await
+        Some(format!(
+            "Host `{host}` is not allowed; add it to gateway.allowed_hosts"
+        ))
+    } else {
+        headers
+            .get(header::ORIGIN)
+            .map(|origin| origin.to_str().unwrap_or("invalid"))
+            .filter(|origin| !origin_allowed(origin, &gateway.settings.allowed_origins))
+            .map(|origin| {
+                tracing::info!(origin, "request refused: Origin is not allowed");
+                format!("Origin `{origin}` is not allowed; add it to gateway.allowed_origins")
+            })
+    };
+    let Some(message) = refused else {
+        return next.run(request).await;
+    };
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |info| info.0);
+    let trail = Trail::new(None, peer, "(rebinding)", None);
+    // The refusal stands whether or not its receipt is written.
+    let _ = gateway
+        .audit
+        .record_refusal(&trail, RefusalKind::Rebinding)
+        .await;
+    refusal(StatusCode::FORBIDDEN, &message)
 }
 
 fn host_allowed(host: &str, allowed: &[String]) -> bool {
@@ -133,32 +144,37 @@ fn error_response(error: &GatewayError, id: Value) -> Response {
 
 /// The first step of every MCP request: who is calling. A refused credential ends the request
 /// here, before its body is read, with 401 (or 403 for missing scope, 503 when the store or the
-/// identity provider cannot answer) and the challenge MCP clients start their sign-in from.
+/// identity provider cannot answer) and the challenge MCP clients start their sign-in from,
+/// and leaves its receipt (or is counted, in a flood).
 async fn identify(
     gateway: &Gateway,
     headers: &HeaderMap,
     peer: SocketAddr,
 ) -> Result<Who, Response> {
-    gateway
-        .identity
-        .who(headers, peer)
-        .await
-        .map_err(|refusal| {
-            tracing::info!(%peer, reason = %refusal, "request refused: identity not accepted");
-            let body = jsonrpc::error(
-                Value::Null,
-                code::INVALID_REQUEST,
-                refusal.client_message(),
-                None,
-            );
-            let mut response = (refusal.status(), axum::Json(body)).into_response();
-            if let Some(challenge) = gateway.identity.challenge(&refusal) {
-                response
-                    .headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, challenge);
-            }
-            response
-        })
+    let refusal = match gateway.identity.who(headers, peer).await {
+        Ok(who) => return Ok(who),
+        Err(refusal) => refusal,
+    };
+    tracing::info!(%peer, reason = %refusal, "request refused: identity not accepted");
+    let trail = Trail::new(None, peer, "(unauthenticated)", None);
+    // The refusal stands whether or not its receipt is written.
+    let _ = gateway
+        .audit
+        .record_refusal(&trail, RefusalKind::Authentication)
+        .await;
+    let body = jsonrpc::error(
+        Value::Null,
+        code::INVALID_REQUEST,
+        refusal.client_message(),
+        None,
+    );
+    let mut response = (refusal.status(), axum::Json(body)).into_response();
+    if let Some(challenge) = gateway.identity.challenge(&refusal) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, challenge);
+    }
+    Err(response)
 }
 
 async fn post_mcp(
@@ -169,16 +185,7 @@ async fn post_mcp(
 ) -> Response {
     let who = match identify(&gateway, &headers, peer).await {
         Ok(who) => who,
-        Err(refused) => {
-            let trail = Trail::new(None, peer, "(unauthenticated)", None);
-            let refusal = GatewayError::InvalidRequest("identity not accepted".to_owned());
-            // The refusal stands whether or not its receipt is written.
-            let _ = gateway
-                .audit
-                .record_decision(&trail, Verdict::Deny, Some(&refusal))
-                .await;
-            return refused;
-        }
+        Err(refused) => return refused,
     };
     let message = match crate::strict_json::from_slice(&body) {
         Ok(message) => message,
@@ -209,7 +216,10 @@ async fn post_mcp(
             );
             refuse(&gateway, &who, peer, &method, error, id).await
         }
-        Kind::Response => accept_client_response(&gateway, &headers, message, &who),
+        Kind::Response => match accept_client_response(&gateway, &headers, message, &who) {
+            Ok(accepted) => accepted,
+            Err(error) => refuse(&gateway, &who, peer, "(response)", error, Value::Null).await,
+        },
         Kind::Notification => match envelope::classify(&headers, &message, &gateway.sessions, &who)
         {
             Ok(caller) => {
@@ -242,20 +252,18 @@ async fn refuse(
     error_response(&error, id)
 }
 
+/// Hands a client's answer to the server request it answers, in the caller's own session.
 fn accept_client_response(
     gateway: &Gateway,
     headers: &HeaderMap,
     message: Value,
     who: &Who,
-) -> Response {
-    let session = match owned_session(gateway, headers, who) {
-        Ok(session) => session,
-        Err(error) => return error_response(&error, Value::Null),
-    };
+) -> Result<Response, GatewayError> {
+    let session = owned_session(gateway, headers, who)?;
     if !session.resolve_client_request(message) {
         tracing::debug!(session = %session.id, "response to no pending request ignored");
     }
-    StatusCode::ACCEPTED.into_response()
+    Ok(StatusCode::ACCEPTED.into_response())
 }
 
 /// The legacy session a request names, if it belongs to the caller.
@@ -489,10 +497,25 @@ async fn session_request(
     missing: &str,
 ) -> Result<Arc<crate::session::Session>, Response> {
     let who = identify(gateway, headers, peer).await?;
+    let trail = Trail::new(Some(&who), peer, "(session)", None);
+    // Each refusal stands whether or not its receipt is written.
     if envelope::session_header(headers).is_none() {
+        let _ = gateway
+            .audit
+            .record_refusal(&trail, RefusalKind::Invalid)
+            .await;
         return Err(method_not_allowed(missing));
     }
-    owned_session(gateway, headers, &who).map_err(|error| error_response(&error, Value::Null))
+    match owned_session(gateway, headers, &who) {
+        Ok(session) => Ok(session),
+        Err(error) => {
+            let _ = gateway
+                .audit
+                .record_decision(&trail, Verdict::Error, Some(&error))
+                .await;
+            Err(error_response(&error, Value::Null))
+        }
+    }
 }
 
 /// RFC 9728 protected resource metadata, served without authentication so clients can start

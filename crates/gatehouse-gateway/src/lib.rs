@@ -21,6 +21,7 @@ mod pages;
 mod parked;
 pub mod policy;
 mod relay;
+pub mod retention;
 mod revocation;
 mod session;
 mod strict_json;
@@ -46,6 +47,8 @@ pub struct Gateway {
     audit: audit::Audit,
     credentials: Arc<credentials::Credentials>,
     store: gatehouse_store::Store,
+    /// How long receipts are kept (`[audit] retain_days`); `None` keeps them forever.
+    retention: Option<Duration>,
     streams: revocation::StreamRegistry,
     sessions: Arc<SessionTable>,
     settings: GatewaySettings,
@@ -73,6 +76,7 @@ impl Gateway {
             audit,
             credentials,
             store,
+            retention: config.audit_retention,
             streams: revocation::StreamRegistry::default(),
             sessions: SessionTable::new(config.gateway.session_idle),
             settings: config.gateway.clone(),
@@ -99,7 +103,10 @@ impl Gateway {
     }
 }
 
-/// Serves the gateway on `listener` until `shutdown` resolves, then stops every upstream.
+/// Serves the gateway on `listener` until `shutdown` resolves, then records the refusals still
+/// being counted and stops every upstream. Meanwhile the counts of refusal windows that ended
+/// are recorded every second and, with `[audit] retain_days`, old receipts are pruned (see
+/// [`retention`]).
 pub async fn serve(
     gateway: Arc<Gateway>,
     listener: tokio::net::TcpListener,
@@ -117,6 +124,23 @@ pub async fn serve(
             }
         })
     };
+    let counted_refusals = {
+        let gateway = Arc::clone(&gateway);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            // Stopped between rounds, never inside one, so no count taken is lost.
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    () = gateway.closing.cancelled() => break,
+                }
+                gateway.audit.record_counted_refusals(false).await;
+            }
+        })
+    };
+    let pruner = gateway
+        .retention
+        .map(|keep| tokio::spawn(retention::prune_periodically(Arc::clone(&gateway), keep)));
     gateway.load_catalogs().await;
     let persister = tokio::spawn(catalogs::persist(Arc::clone(&gateway)));
     let watcher = tokio::spawn(revocation::watch(Arc::clone(&gateway)));
@@ -145,6 +169,14 @@ pub async fn serve(
     reaper.abort();
     watcher.abort();
     persister.abort();
+    // Also when the server stopped on an error rather than on the shutdown signal.
+    gateway.closing.cancel();
+    let _ = counted_refusals.await;
+    if let Some(pruner) = pruner {
+        pruner.abort();
+    }
+    // No request is served any more: every count still open goes on the record.
+    gateway.audit.record_counted_refusals(true).await;
     gateway.hub.shutdown().await;
     result
 }

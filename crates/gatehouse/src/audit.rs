@@ -1,12 +1,12 @@
-//! `gatehouse audit`: read, export and verify the receipts. Verification walks the whole chain
-//! and checks every signed checkpoint; it names the first bad record.
+//! `gatehouse audit`: read, export, verify and prune the receipts. Verification walks the whole
+//! chain and checks every signed checkpoint; it names the first bad record. Pruning deletes old
+//! receipts and leaves a signed anchor that the rest of the chain verifies from.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
-use gatehouse_audit::{CheckpointSigner, ReceiptLog, TrustedKeys};
-use gatehouse_gateway::audit::SIGNING_KEY_FILE;
+use gatehouse_audit::{PruneOutcome, ReceiptLog, Timestamp, TrustedKeys};
 use gatehouse_gateway::audit_log::StoreLog;
 use gatehouse_store::{ReceiptFilter, ReceiptOrder};
 
@@ -55,8 +55,17 @@ pub(crate) enum AuditCommand {
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
-    /// Every receipt and checkpoint as JSON lines.
+    /// Every receipt and checkpoint as JSON lines; after pruning, the first checkpoint is the
+    /// signed anchor the receipts start from.
     Export,
+    /// Delete the receipts recorded before a time, leaving a signed anchor so the rest still
+    /// verifies. Calls that may still be running, and everything after them, are kept.
+    Prune {
+        /// An RFC 3339 time such as 2026-01-01T00:00:00Z, or an age in days such as `90d`
+        /// (receipts older than 90 days).
+        #[arg(long)]
+        before: String,
+    },
 }
 
 pub(crate) async fn run(path: &Path, command: AuditCommand) -> Result<()> {
@@ -65,15 +74,8 @@ pub(crate) async fn run(path: &Path, command: AuditCommand) -> Result<()> {
     let log = StoreLog(store.clone());
     match command {
         AuditCommand::Verify { checkpoints } => {
-            let key_path = crate::config_folder(path).join(SIGNING_KEY_FILE);
-            let text = std::fs::read_to_string(&key_path).with_context(|| {
-                format!(
-                    "cannot read the signing key {}; it is created by `gatehouse serve`",
-                    key_path.display()
-                )
-            })?;
-            let signer = CheckpointSigner::from_secret_json(&secrecy::SecretString::from(text))
-                .map_err(|error| anyhow::anyhow!("{}: {error}", key_path.display()))?;
+            let signer = gatehouse_gateway::audit::load_signer(&crate::config_folder(path))
+                .map_err(anyhow::Error::msg)?;
             let keys = TrustedKeys::new([signer.public_key()]);
             let mut options = gatehouse_audit::VerifyOptions::default();
             if let Some(file) = checkpoints {
@@ -87,6 +89,11 @@ pub(crate) async fn run(path: &Path, command: AuditCommand) -> Result<()> {
                 "receipts: {}, checkpoints matched: {}, unsigned tail: {}",
                 report.receipts, report.checkpoints_matched, report.unsigned_tail
             );
+            if let Some(anchor_seq) = report.anchor_seq {
+                println!(
+                    "anchor: receipts up to {anchor_seq} were pruned; the chain starts from the signed anchor there"
+                );
+            }
             for unknown in &report.unknown_outcomes {
                 println!("unknown outcome: {unknown:?}");
             }
@@ -159,8 +166,82 @@ pub(crate) async fn run(path: &Path, command: AuditCommand) -> Result<()> {
             gatehouse_audit::export_checkpoints(&log, &mut out).await?;
             let _ = log.chain_head().await?;
         }
+        AuditCommand::Prune { before } => {
+            let before = parse_cutoff(&before)?;
+            let signer = gatehouse_gateway::audit::load_signer(&crate::config_folder(path))
+                .map_err(anyhow::Error::msg)?;
+            let longest_call = gatehouse_gateway::retention::longest_call(&config.gateway);
+            let outcome = gatehouse_gateway::retention::prune_receipts_before(
+                &store,
+                &signer,
+                before,
+                longest_call,
+            )
+            .await
+            .context("receipts were not pruned")?;
+            print_pruned(&outcome, before);
+        }
     }
     Ok(())
+}
+
+/// What pruning deleted, the anchor it left, and what it kept back.
+fn print_pruned(outcome: &PruneOutcome, before: Timestamp) {
+    match &outcome.pruned {
+        Some(summary) => {
+            let anchor = &summary.anchor;
+            println!(
+                "deleted {} receipts, through receipt {}",
+                summary.deleted, anchor.seq
+            );
+            println!(
+                "anchor: receipt {} hash {} signed by key {} at {}",
+                anchor.seq,
+                anchor.head_hash,
+                anchor.key_id,
+                show_time(anchor.created_at)
+            );
+            for unknown in &summary.pruned_unknown_outcomes {
+                println!(
+                    "pruned a call whose outcome is unknown: intent receipt {}",
+                    unknown.intent_seq
+                );
+            }
+        }
+        None => println!(
+            "nothing to prune: no receipt at the start of the log was recorded before {}",
+            show_time(before)
+        ),
+    }
+    if let Some(intent_seq) = outcome.held_back_by {
+        println!(
+            "kept receipt {intent_seq} and everything after it: it is the intent of a call that may still be running"
+        );
+    }
+}
+
+/// `--before`: an RFC 3339 time, or an age in days (`90d`) counted back from now.
+fn parse_cutoff(text: &str) -> Result<Timestamp> {
+    let unreadable = || {
+        format!(
+            "--before `{text}` is neither an RFC 3339 time such as 2026-01-01T00:00:00Z nor an age in days such as 90d"
+        )
+    };
+    if let Some(days) = text.strip_suffix('d') {
+        let days: u64 = days.parse().with_context(unreadable)?;
+        let age = std::time::Duration::from_secs(days.saturating_mul(86_400));
+        return Ok(Timestamp::now().saturating_sub(age));
+    }
+    let time = chrono::DateTime::parse_from_rfc3339(text).with_context(unreadable)?;
+    Ok(Timestamp::from_unix_millis(time.timestamp_millis()))
+}
+
+/// A time as RFC 3339, in UTC.
+fn show_time(time: Timestamp) -> String {
+    chrono::DateTime::from_timestamp_millis(time.as_unix_millis()).map_or_else(
+        || format!("{} ms after the Unix epoch", time.as_unix_millis()),
+        |time| time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    )
 }
 
 /// An RFC 3339 time as a store timestamp.

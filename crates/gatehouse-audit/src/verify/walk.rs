@@ -210,6 +210,11 @@ impl Walk {
     }
 
     pub(super) fn finish(mut self) -> Report {
+        // Pruning through the newest entry leaves an empty log that starts, and ends, at its
+        // last anchor.
+        if self.expected_seq.is_none() {
+            self.report.anchor_seq = self.anchors.keys().next_back().copied();
+        }
         // Claims never reached name entries that are gone: past the head, the tail was cut.
         // Claims before the first entry were pruned with it, and claims inside a gap are
         // already reported as the gap.

@@ -308,16 +308,40 @@ impl<L: ReceiptLog> Task<L> {
             self.log.add_checkpoint(&checkpoint),
         )
         .await;
-        match added {
+        let covered = match added {
             // Another writer of the same log signed this head first; it is covered either way.
-            Ok(Ok(()) | Err(LogError::CheckpointExists { .. })) => {
-                self.status.checkpoints.fetch_add(1, Ordering::AcqRel);
-                self.since_checkpoint = 0;
-                self.first_unsigned_at = None;
+            Ok(Ok(()) | Err(LogError::CheckpointExists { .. })) => true,
+            Ok(Err(error @ LogError::CheckpointMismatch { .. })) => {
+                self.pruned_under_anchor(&head).await || {
+                    self.checkpoint_failed(&error.to_string());
+                    false
+                }
             }
-            Ok(Err(error)) => self.checkpoint_failed(&error.to_string()),
-            Err(elapsed) => self.checkpoint_failed(&elapsed.to_string()),
+            Ok(Err(error)) => {
+                self.checkpoint_failed(&error.to_string());
+                false
+            }
+            Err(elapsed) => {
+                self.checkpoint_failed(&elapsed.to_string());
+                false
+            }
+        };
+        if covered {
+            self.status.checkpoints.fetch_add(1, Ordering::AcqRel);
+            self.since_checkpoint = 0;
+            self.first_unsigned_at = None;
         }
+    }
+
+    /// Whether `head` is gone because the log was pruned through it: a signed anchor at or
+    /// after it then covers it, and there is nothing left for a checkpoint to name.
+    async fn pruned_under_anchor(&self, head: &ChainHead) -> bool {
+        let later = tokio::time::timeout(
+            self.config.append_timeout,
+            self.log.checkpoints(head.seq, 1),
+        )
+        .await;
+        matches!(later, Ok(Ok(checkpoints)) if !checkpoints.is_empty())
     }
 
     fn checkpoint_failed(&self, reason: &str) {

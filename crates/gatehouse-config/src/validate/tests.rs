@@ -73,10 +73,42 @@ fn table_of_configurations() {
             "[store]\nurl = \"mysql://x\"\n",
             "line 2: store.url: must start with sqlite:// or postgres://",
         ),
+        ("[audit]\nretain_days = 90\n", ""),
+        ("[audit]\nretain_days = 36500\n", ""),
+        (
+            "[audit]\nretain_days = 0\n",
+            "line 2: audit.retain_days: must be at least 1 day, not 0; leave `retain_days` out to keep receipts forever",
+        ),
+        (
+            "[audit]\nretain_days = -7\n",
+            "line 2: audit.retain_days: must be at least 1 day, not -7; leave `retain_days` out to keep receipts forever",
+        ),
+        (
+            "[audit]\nretain_days = 36501\n",
+            "line 2: audit.retain_days: must be at most 36500 days (a century), not 36501",
+        ),
+        (
+            "[audit]\nfailure_mode = \"open\"\nretain_days = \"90d\"\n",
+            "line 3: audit.retain_days: must be a whole number of days, such as `retain_days = 90`, not `\"90d\"`",
+        ),
+        (
+            "[audit]\nretain_days = 1.5\n",
+            "line 2: audit.retain_days: must be a whole number of days, such as `retain_days = 90`, not `1.5`",
+        ),
     ];
     for (input, expected) in cases {
         assert_eq!(check(input), *expected, "input:\n{input}");
     }
+}
+
+#[test]
+fn retention_is_kept_in_days() {
+    let keep = |text: &str| parse(text).unwrap().audit_retention;
+    assert_eq!(keep(""), None);
+    assert_eq!(
+        keep("[audit]\nretain_days = 30\n"),
+        Some(std::time::Duration::from_secs(30 * 86_400))
+    );
 }
 
 #[test]

@@ -40,6 +40,24 @@ impl fmt::Debug for Checkpoint {
 
 const CHECKPOINT_COLUMNS: &str = "seq, head_hash, signature, key_id, created_at";
 
+/// Inserts `checkpoint` as it is, unchecked: for pruning, which checks the anchor itself.
+pub(super) async fn insert_checkpoint(
+    transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
+    checkpoint: &Checkpoint,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO checkpoints (seq, head_hash, signature, key_id, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(checkpoint.seq)
+    .bind(checkpoint.head_hash.as_str())
+    .bind(checkpoint.signature.as_slice())
+    .bind(checkpoint.key_id.as_str())
+    .bind(checkpoint.created_at.as_unix_millis())
+    .execute(&mut **transaction)
+    .await?;
+    Ok(())
+}
+
 impl Store {
     /// Stores a checkpoint. Fails with [`StoreError::CheckpointMismatch`] unless the receipt
     /// `seq` exists with hash `head_hash`, and with [`StoreError::AlreadyExists`] when that

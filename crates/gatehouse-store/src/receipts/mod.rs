@@ -4,10 +4,13 @@
 //! that reaches an upstream gets an *intent* receipt before the call and a *completion*
 //! receipt after, which names the intent's sequence number; an intent with no completion
 //! (after a crash) reads as outcome unknown. Indexed columns (user, server, tool, decision,
-//! time) are copies of fields of the body, for queries; the hash covers them too.
+//! time) are copies of fields of the body, for queries; the hash covers them too. Receipts are
+//! deleted only by pruning ([`Store::prune_receipts`]), oldest first, leaving a signed anchor
+//! that the retained chain continues from.
 
 pub mod chain;
 mod checkpoints;
+mod prune;
 mod query;
 
 use std::collections::{HashMap, HashSet};
@@ -142,16 +145,8 @@ impl Store {
         }
         let mut transaction = self.begin_write(OPERATION).await?;
         take_append_lock(&mut transaction, "receipts", OPERATION).await?;
-        let head = sqlx::query("SELECT seq, hash FROM receipts ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&mut *transaction)
-            .await
-            .map_err(database(OPERATION))?;
-        let (mut seq, mut prev_hash) = match head {
-            Some(row) => (
-                row.try_get::<i64, _>("seq").map_err(database(OPERATION))?,
-                row.try_get::<String, _>("hash")
-                    .map_err(database(OPERATION))?,
-            ),
+        let (mut seq, mut prev_hash) = match chain_head_on(&mut transaction, OPERATION).await? {
+            Some(head) => (head.seq, head.hash),
             None => (0, GENESIS_HASH.to_owned()),
         };
         check_completions(&mut transaction, seq, receipts).await?;
@@ -191,8 +186,31 @@ impl Store {
     }
 }
 
+/// The newest receipt's place in the chain or, when pruning deleted every receipt, the
+/// anchor's: no checkpoint can name a receipt after the newest, so the newest checkpoint is
+/// then the anchor.
+pub(crate) async fn chain_head_on(
+    connection: &mut sqlx::AnyConnection,
+    operation: &'static str,
+) -> StoreResult<Option<ChainHead>> {
+    let newest: Option<(i64, String)> =
+        sqlx::query_as("SELECT seq, hash FROM receipts ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&mut *connection)
+            .await
+            .map_err(database(operation))?;
+    let head = match newest {
+        Some(head) => Some(head),
+        None => sqlx::query_as("SELECT seq, head_hash FROM checkpoints ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&mut *connection)
+            .await
+            .map_err(database(operation))?,
+    };
+    Ok(head.map(|(seq, hash)| ChainHead { seq, hash }))
+}
+
 /// Checks every completion in `receipts` (to be numbered from `head_seq + 1`) names an intent
-/// that has no completion yet.
+/// that has no completion yet: a stored one, one earlier in the batch, or one pruned while its
+/// call was running.
 async fn check_completions(
     transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
     head_seq: i64,
@@ -259,8 +277,35 @@ async fn check_completions(
             Some((kind, _)) if kind == "intent" => {
                 return Err(StoreError::IntentAlreadyCompleted { intent_seq });
             }
-            _ => return Err(StoreError::NotAnIntent { intent_seq }),
+            Some(_) => return Err(StoreError::NotAnIntent { intent_seq }),
+            None => check_pruned_intent(transaction, intent_seq).await?,
         }
+    }
+    Ok(())
+}
+
+/// Checks that `intent_seq`, which is not stored, lies before the first stored receipt (it was
+/// pruned) and that no stored receipt completes it.
+async fn check_pruned_intent(
+    transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
+    intent_seq: i64,
+) -> StoreResult<()> {
+    const OPERATION: &str = "checking completed intents";
+    let (first_seq,): (Option<i64>,) = sqlx::query_as("SELECT MIN(seq) FROM receipts")
+        .fetch_one(&mut **transaction)
+        .await
+        .map_err(database(OPERATION))?;
+    if intent_seq < 1 || intent_seq >= first_seq.unwrap_or(i64::MAX) {
+        return Err(StoreError::NotAnIntent { intent_seq });
+    }
+    let (completions,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM receipts WHERE intent_seq = $1")
+            .bind(intent_seq)
+            .fetch_one(&mut **transaction)
+            .await
+            .map_err(database(OPERATION))?;
+    if completions > 0 {
+        return Err(StoreError::IntentAlreadyCompleted { intent_seq });
     }
     Ok(())
 }

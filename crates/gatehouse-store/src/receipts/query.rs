@@ -1,7 +1,7 @@
 //! Reading receipts: raw ranges of the chain (for verification and export), and queries by
 //! the indexed columns that pair each intent with its completion.
 
-use super::{ChainHead, RECEIPT_COLUMNS, StoredReceipt, receipt_from_row};
+use super::{ChainHead, RECEIPT_COLUMNS, StoredReceipt, chain_head_on, receipt_from_row};
 use crate::error::{StoreResult, database};
 use crate::store::Store;
 use crate::time::Timestamp;
@@ -101,14 +101,12 @@ impl Store {
         Ok(receipts)
     }
 
-    /// The newest receipt's place in the chain, or `None` when there are no receipts.
+    /// The newest receipt's place in the chain (the anchor's, when pruning deleted every
+    /// receipt), or `None` when nothing was ever appended.
     pub async fn chain_head(&self) -> StoreResult<Option<ChainHead>> {
-        let row: Option<(i64, String)> =
-            sqlx::query_as("SELECT seq, hash FROM receipts ORDER BY seq DESC LIMIT 1")
-                .fetch_optional(self.pool())
-                .await
-                .map_err(database("reading the chain head"))?;
-        Ok(row.map(|(seq, hash)| ChainHead { seq, hash }))
+        const OPERATION: &str = "reading the chain head";
+        let mut connection = self.pool().acquire().await.map_err(database(OPERATION))?;
+        chain_head_on(&mut connection, OPERATION).await
     }
 
     /// Decision and intent receipts matching `filter`, each intent with its completion.

@@ -6,7 +6,9 @@
 //! [server=..] [tool=..] [decision=..] [since=TIME] [until=TIME] [from=SEQ] [desc] [limit=N]`;
 //! `tail N`; `range FROM LIMIT`; `head`; `verify`; `open-intents TIME`;
 //! `checkpoint SEQ [hash=HASH]`; `latest-checkpoint`; `checkpoints FROM`;
-//! `sql STATEMENT` (runs behind the store's back, to tamper).
+//! `prune SEQ [hash=HASH]` (with an anchor for that receipt); `sql STATEMENT` (runs behind the
+//! store's back, to tamper). `verify` starts from the checkpoint before the first receipt when
+//! receipts were pruned.
 
 use gatehouse_store::{
     Checkpoint, NewReceipt, ReceiptFilter, ReceiptIndex, ReceiptKind, ReceiptOrder, ReceiptRecord,
@@ -76,7 +78,18 @@ async fn check(db: &TestDb, steps: &[(&str, &str)]) {
                     .receipts_range(1, u32::MAX)
                     .await
                     .expect("read receipts");
-                match verify_links(None, &receipts) {
+                let anchor = match receipts.first() {
+                    Some(first) if first.seq > 1 => store
+                        .checkpoints(first.seq - 1, 1)
+                        .await
+                        .expect("read the anchor")
+                        .into_iter()
+                        .next()
+                        .map(|anchor| (anchor.seq, anchor.head_hash)),
+                    _ => None,
+                };
+                let start = anchor.as_ref().map(|(seq, hash)| (*seq, hash.as_str()));
+                match verify_links(start, &receipts) {
                     Ok(()) => format!("chain ok ({} receipts)", receipts.len()),
                     Err(error) => format!("chain broken: {error}"),
                 }
@@ -85,6 +98,12 @@ async fn check(db: &TestDb, steps: &[(&str, &str)]) {
                 store.open_intents(relative_time(time), 100).await,
                 show_receipts,
             ),
+            ["prune", seq, ..] => {
+                let anchor = signed_head(store, seq, option(&words, "hash")).await;
+                render(store.prune_receipts(&anchor).await, |deleted| {
+                    format!("pruned {deleted}")
+                })
+            }
             ["checkpoint", seq, ..] => {
                 let seq: i64 = seq.parse().expect("seq");
                 let head_hash = match option(&words, "hash") {
@@ -130,6 +149,28 @@ async fn check(db: &TestDb, steps: &[(&str, &str)]) {
         }
     })
     .await;
+}
+
+/// A checkpoint of receipt `seq` with its stored hash, or `hash` when given.
+async fn signed_head(store: &gatehouse_store::Store, seq: &str, hash: Option<&str>) -> Checkpoint {
+    let seq: i64 = seq.parse().expect("seq");
+    let head_hash = match hash {
+        Some(hash) => hash.to_owned(),
+        None => store
+            .receipts_range(seq, 1)
+            .await
+            .expect("read receipt")
+            .first()
+            .filter(|receipt| receipt.seq == seq)
+            .map_or_else(String::new, |receipt| receipt.hash.clone()),
+    };
+    Checkpoint {
+        seq,
+        head_hash,
+        signature: b"anchor".to_vec(),
+        key_id: "k1".to_owned(),
+        created_at: relative_time("+0s"),
+    }
 }
 
 fn new_receipt(spec: &str) -> NewReceipt {
@@ -271,6 +312,79 @@ async fn concurrent_replicas(db: &TestDb, (writers, batches, batch_size): (usize
     );
 }
 
+/// Prunes the older half of the log again and again while `writers` replicas append, and
+/// checks that what is left is one gapless chain continuing from the last anchor.
+async fn pruning_while_replicas_append(db: &TestDb, (writers, batches): (usize, usize)) {
+    let mut tasks = Vec::new();
+    for writer in 0..writers {
+        let store = db.replica().await;
+        tasks.push(tokio::spawn(async move {
+            for batch in 0..batches {
+                let receipts: Vec<NewReceipt> = (0..8)
+                    .map(|index| NewReceipt {
+                        recorded_at: Timestamp::now(),
+                        kind: ReceiptKind::Decision,
+                        index: ReceiptIndex {
+                            decision: "deny".to_owned(),
+                            ..ReceiptIndex::default()
+                        },
+                        body: format!(
+                            "{{\"writer\":{writer},\"batch\":{batch},\"index\":{index}}}"
+                        ),
+                    })
+                    .collect();
+                store.append_receipts(&receipts).await.expect("append");
+            }
+            store.close().await;
+        }));
+    }
+    let pruner = db.replica().await;
+    let mut pruned = 0;
+    for _ in 0..10 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let Some(head) = pruner.chain_head().await.expect("head") else {
+            continue;
+        };
+        let Some(oldest) = pruner.receipts_range(1, 1).await.expect("oldest").pop() else {
+            continue;
+        };
+        // The newest receipt stays, so the check below has a chain to follow.
+        if oldest.seq == head.seq {
+            continue;
+        }
+        let through = oldest.seq + (head.seq - oldest.seq) / 2;
+        let anchor = signed_head(&pruner, &through.to_string(), None).await;
+        pruned += pruner.prune_receipts(&anchor).await.expect("prune");
+    }
+    pruner.close().await;
+    for task in tasks {
+        task.await.expect("writer task");
+    }
+    let receipts = db.store.receipts_range(1, u32::MAX).await.expect("read");
+    let first = receipts.first().expect("receipts are left");
+    let anchor = db
+        .store
+        .checkpoints(first.seq - 1, 1)
+        .await
+        .expect("read the anchor")
+        .pop()
+        .filter(|anchor| anchor.seq == first.seq - 1);
+    assert_eq!(
+        anchor.is_some(),
+        pruned > 0,
+        "an anchor right before the first receipt"
+    );
+    let start = anchor
+        .as_ref()
+        .map(|anchor| (anchor.seq, anchor.head_hash.as_str()));
+    verify_links(start, &receipts).expect("one valid chain");
+    assert_eq!(
+        receipts.len() as u64 + pruned,
+        (writers * batches * 8) as u64,
+        "every receipt appended is either kept or was pruned"
+    );
+}
+
 /// Prints receipts appended per second in batches of 64 (run with `--nocapture` to see it; the
 /// release-mode figure comes from `cargo run --release --example receipt_bench`).
 async fn append_rate(db: &TestDb, batches: usize) {
@@ -364,7 +478,34 @@ on_both_backends! {
         ("checkpoints 1", "2 6305e48b1f24 k1 +0s; 3 25daad0b0bc6 k1 +0s"),
     ];
 
+    pruning_leaves_an_anchor_the_chain_continues_from: check, &[
+        ("append intent u=a; intent u=b; decision; completion:1 o=ok; decision", "seqs 1 2 3 4 5"),
+        ("checkpoint 2", "ok"),
+        ("checkpoint 4", "ok"),
+        ("prune 3 hash=0000", "error: checkpoint at receipt 3 does not match the stored chain (no receipt with that sequence number and hash); sign the head returned by the store"),
+        ("prune 9", "error: checkpoint at receipt 9 does not match the stored chain (no receipt with that sequence number and hash); sign the head returned by the store"),
+        ("range 1 10", "1 intent allow, 2 intent allow, 3 decision allow, 4 completion(1) allow ok, 5 decision allow"),
+        ("prune 3", "pruned 3"),
+        ("range 1 10", "4 completion(1) allow ok, 5 decision allow"),
+        ("checkpoints 1", "3 085fd576bb1d k1 +0s; 4 d9b50493058d k1 +0s"),
+        ("verify", "chain ok (2 receipts)"),
+        ("append completion:1 o=ok", "error: intent receipt 1 is already completed; an intent is completed once"),
+        ("append completion:2 o=unknown", "seqs 6"),
+        ("append completion:2 o=ok", "error: intent receipt 2 is already completed; an intent is completed once"),
+        ("append completion:5 o=ok", "error: receipt 5 is not an intent receipt, so it cannot be completed; complete the sequence number returned when the intent was appended"),
+        ("append completion:0 o=ok", "error: receipt 0 is not an intent receipt, so it cannot be completed; complete the sequence number returned when the intent was appended"),
+        ("prune 6", "pruned 3"),
+        ("range 1 10", ""),
+        ("head", "6 e002adb0812e"),
+        ("checkpoints 1", "6 e002adb0812e k1 +0s"),
+        ("append decision u=c", "seqs 7"),
+        ("verify", "chain ok (1 receipts)"),
+        ("tail 5", "7 decision allow"),
+    ];
+
     replicas_appending_at_once_keep_one_chain: concurrent_replicas, (4, 10, 16);
+
+    pruning_while_replicas_append_keeps_one_chain: pruning_while_replicas_append, (3, 10);
 
     receipts_per_second_in_batches_of_64: append_rate, 20;
 }

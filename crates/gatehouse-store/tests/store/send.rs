@@ -72,6 +72,7 @@ fn every_operation_is_send(
     send(store.add_checkpoint(checkpoint));
     send(store.latest_checkpoint());
     send(store.checkpoints(1, 1));
+    send(store.prune_receipts(checkpoint));
     send(store.record_change(&ChangeKind::ConfigChanged, "x"));
     send(store.changes_since(ChangeCursor::START));
     send(store.latest_change_cursor());

@@ -607,3 +607,140 @@ impl Issuer {
         jsonwebtoken::encode(&header, claims, &self.encoding).unwrap()
     }
 }
+
+/// The variable that names the PostgreSQL server for tests, as in the store's tests.
+pub const POSTGRES_URL_VARIABLE: &str = "GATEHOUSE_TEST_POSTGRES_URL";
+
+/// Where a test's gateway keeps its state: the default SQLite file beside its configuration, or
+/// a fresh schema of its own in the PostgreSQL server named by `GATEHOUSE_TEST_POSTGRES_URL`,
+/// so that tests running at once never see each other's receipts. The schema is dropped when
+/// this is dropped, unless the test failed (it is left to look at).
+pub struct TestStore {
+    postgres: Option<PostgresSchema>,
+}
+
+struct PostgresSchema {
+    server_url: String,
+    schema: String,
+}
+
+impl TestStore {
+    /// The default SQLite store.
+    pub fn sqlite() -> Self {
+        Self { postgres: None }
+    }
+
+    /// A fresh PostgreSQL schema, or `None` (after saying so) when no server is configured
+    /// outside CI. In CI a missing server fails the test: the PostgreSQL half must run there.
+    pub fn postgres() -> Option<Self> {
+        let server_url = match std::env::var(POSTGRES_URL_VARIABLE) {
+            Ok(url) if !url.is_empty() => url,
+            _ => {
+                let in_ci = std::env::var("CI").is_ok_and(|value| !value.is_empty());
+                assert!(
+                    !in_ci,
+                    "{POSTGRES_URL_VARIABLE} is not set, but CI is: the PostgreSQL half of the \
+                     audit tests must run in CI. Start a server with `url=$(scripts/postgres start DIR)`, \
+                     export {POSTGRES_URL_VARIABLE}=$url, and stop it with `scripts/postgres stop DIR`"
+                );
+                eprintln!(
+                    "NOT RUN on PostgreSQL: {POSTGRES_URL_VARIABLE} is not set (start one with scripts/postgres)"
+                );
+                return None;
+            }
+        };
+        let schema = format!("gatehouse_test_{}", uuid::Uuid::new_v4().simple());
+        run_sql(&server_url, &format!("CREATE SCHEMA {schema}"));
+        Some(Self {
+            postgres: Some(PostgresSchema { server_url, schema }),
+        })
+    }
+
+    /// The `[store]` table for a configuration, empty for the default SQLite file.
+    pub fn config(&self) -> String {
+        match &self.postgres {
+            None => String::new(),
+            Some(_) => format!(
+                "\n[store]\nurl = {}\n",
+                toml::Value::String(self.url(Path::new("")))
+            ),
+        }
+    }
+
+    /// The store's URL for a gateway configured in `dir`.
+    pub fn url(&self, dir: &Path) -> String {
+        match &self.postgres {
+            None => format!("sqlite://{}", dir.join("gatehouse.db").display()),
+            Some(postgres) => {
+                let separator = if postgres.server_url.contains('?') {
+                    '&'
+                } else {
+                    '?'
+                };
+                format!(
+                    "{}{separator}options[search_path]={}",
+                    postgres.server_url, postgres.schema
+                )
+            }
+        }
+    }
+
+    /// Runs `statements` on the store behind the gateway's back, to tamper with it.
+    pub fn tamper(&self, dir: &Path, statements: &str) {
+        run_sql(&self.url(dir), statements);
+    }
+}
+
+impl Drop for TestStore {
+    fn drop(&mut self) {
+        if let Some(postgres) = &self.postgres
+            && !std::thread::panicking()
+        {
+            run_sql(
+                &postgres.server_url,
+                &format!("DROP SCHEMA {} CASCADE", postgres.schema),
+            );
+        }
+    }
+}
+
+/// Runs `statements` on the database at `url`, on a runtime of its own.
+fn run_sql(url: &str, statements: &str) {
+    use sqlx::Connection;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        sqlx::any::install_default_drivers();
+        let mut connection = sqlx::AnyConnection::connect(url)
+            .await
+            .unwrap_or_else(|error| panic!("connect to the test database: {error}"));
+        sqlx::raw_sql(statements)
+            .execute(&mut connection)
+            .await
+            .unwrap_or_else(|error| panic!("{statements}: {error}"));
+        connection.close().await.unwrap();
+    });
+}
+
+/// `on_both_stores! { name: helper; ... }` makes a module `name` with two tests, `sqlite` and
+/// `postgres`, each running `helper(&TestStore)` on a store of its own.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident: $helper:ident;)*) => {$(
+        mod $name {
+            #[test]
+            fn sqlite() {
+                super::$helper(&$crate::support::TestStore::sqlite());
+            }
+
+            #[test]
+            fn postgres() {
+                if let Some(store) = $crate::support::TestStore::postgres() {
+                    super::$helper(&store);
+                }
+            }
+        }
+    )*};
+}
