@@ -137,6 +137,7 @@ fn refusal_kind(error: &GatewayError) -> Option<RefusalKind> {
         GatewayError::Upstream(_)
         | GatewayError::CannotBridge(_)
         | GatewayError::AuditUnavailable(_)
+        | GatewayError::SignInRequired { .. }
         | GatewayError::Relayed(_) => None,
     }
 }

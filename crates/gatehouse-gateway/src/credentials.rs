@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use gatehouse_config::{Config, SecretScope, SecretUse};
 use gatehouse_mcp::credentials::{
-    AccessTokens, Credential, CredentialFuture, CredentialSource, Scrubber,
+    AccessTokens, Credential, CredentialError, CredentialFuture, CredentialSource, Scrubber,
 };
 
 use crate::oauth::{UpstreamOAuth, VaultGrants};
@@ -213,7 +213,7 @@ impl CredentialSource for Credentials {
         secret: &'a SecretUse,
         user: Option<&'a str>,
     ) -> CredentialFuture<'a> {
-        Box::pin(self.open(secret, user))
+        Box::pin(async move { self.open(secret, user).await.map_err(CredentialError::from) })
     }
 
     fn generation(&self) -> u64 {

@@ -72,6 +72,14 @@ pub enum GatewayError {
         "the audit trail cannot be written, so the request was refused and nothing was forwarded; try again shortly"
     )]
     AuditUnavailable(String),
+    /// The person must sign in to an upstream first; for clients that take URL elicitations.
+    #[error("{message}")]
+    SignInRequired {
+        /// What to do, with the address.
+        message: String,
+        /// Where to sign in.
+        url: String,
+    },
     /// The upstream answered with this JSON-RPC error object; it is passed on as it is.
     #[error("the server answered with an error")]
     Relayed(Value),
@@ -98,6 +106,7 @@ impl GatewayError {
             GatewayError::MissingCapability { .. } => code::MISSING_REQUIRED_CLIENT_CAPABILITY,
             GatewayError::PolicyDenied { .. } => code::POLICY_DENIED,
             GatewayError::AuditUnavailable(_) => code::AUDIT_UNAVAILABLE,
+            GatewayError::SignInRequired { .. } => code::URL_ELICITATION_REQUIRED,
             GatewayError::Relayed(error) => error
                 .get("code")
                 .and_then(Value::as_i64)
@@ -136,6 +145,12 @@ impl GatewayError {
             GatewayError::MissingCapability { required, .. } => {
                 Some(json!({"requiredCapabilities": required}))
             }
+            GatewayError::SignInRequired { message, url } => Some(json!({"elicitations": [{
+                "mode": "url",
+                "elicitationId": uuid::Uuid::new_v4().to_string(),
+                "url": url,
+                "message": message,
+            }]})),
             _ => None,
         }
     }

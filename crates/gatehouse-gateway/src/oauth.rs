@@ -12,7 +12,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use gatehouse_config::{OAuthGrant, OAuthSettings, ServerConfig};
 use gatehouse_mcp::credentials::{
-    AccessTokens, Credential, CredentialFuture, CredentialSource, Scrubber, render,
+    AccessTokens, Credential, CredentialError, CredentialFuture, CredentialSource, Scrubber, render,
 };
 use gatehouse_oauth::{
     AccessToken, AuthorizationResponse, AuthorizationServer, ClientConfig, Grant, GrantKey,
@@ -109,13 +109,14 @@ impl UpstreamOAuth {
         &self,
         user: Option<&str>,
         subject_token: Option<&Arc<SecretString>>,
-    ) -> Result<Arc<Credential>, String> {
+    ) -> Result<Arc<Credential>, CredentialError> {
         let token = if self.per_user {
             let Some(user) = user else {
                 return Err(format!(
                     "server `{}` acts for each person with their own token, and this request has no signed-in person",
                     self.server
-                ));
+                )
+                .into());
             };
             let user_id = UserId::new(user);
             let subject = match (self.exchanges, subject_token) {
@@ -128,7 +129,8 @@ impl UpstreamOAuth {
                     return Err(format!(
                         "server `{}` exchanges the token you signed in with for its own, and this request was not made with one (sign in through the identity provider rather than with an API key)",
                         self.server
-                    ));
+                    )
+                    .into());
                 }
             };
             match self.client.access_token(subject).await {
@@ -136,13 +138,13 @@ impl UpstreamOAuth {
                 Err(OAuthError::AuthorizationRequired { .. }) => {
                     return Err(self.sign_in_needed(&user_id));
                 }
-                Err(error) => return Err(error.to_string()),
+                Err(error) => return Err(error.to_string().into()),
             }
         } else {
             self.client
                 .access_token(Subject::Service)
                 .await
-                .map_err(|error| error.to_string())?
+                .map_err(|error| CredentialError::from(error.to_string()))?
         };
         let credential = Arc::new(Credential {
             id: match (self.per_user, user) {
@@ -161,13 +163,16 @@ impl UpstreamOAuth {
     }
 
     /// The error a person without a grant gets: where to sign in.
-    fn sign_in_needed(&self, user: &UserId) -> String {
+    fn sign_in_needed(&self, user: &UserId) -> CredentialError {
         match self.client.start_authorization(user) {
-            Ok(request) => format!(
-                "`{user}` has not connected their account to server `{}`: open {} in a browser, sign in, then call again",
-                self.server, request.url
-            ),
-            Err(error) => error.to_string(),
+            Ok(request) => CredentialError {
+                message: format!(
+                    "`{user}` has not connected their account to server `{}`: open {} in a browser, sign in, then call again",
+                    self.server, request.url
+                ),
+                sign_in: Some(request.url.to_string()),
+            },
+            Err(error) => error.to_string().into(),
         }
     }
 

@@ -67,7 +67,10 @@ impl Gateway {
             credential,
         };
         let intent = self.audit.begin(&call.trail, facts).await?;
-        let result = self.relay_rounds(route, message, call, headers).await;
+        let result = self
+            .relay_rounds(route, message, call, headers)
+            .await
+            .map_err(|error| offer_sign_in(error, call));
         let (outcome, source) = match &result {
             Ok(result) if result.get("isError") == Some(&Value::Bool(true)) => {
                 (Outcome::ToolError, Some(ErrorSource::Upstream))
@@ -77,9 +80,12 @@ impl Gateway {
                 ..
             })) => (Outcome::Timeout, Some(ErrorSource::Upstream)),
             // Nothing was sent: the gateway holds no credential for this caller.
-            Err(GatewayError::Upstream(
-                gatehouse_mcp::upstream::UpstreamError::MissingCredential { .. },
-            )) => (Outcome::UpstreamError, Some(ErrorSource::Gateway)),
+            Err(
+                GatewayError::Upstream(gatehouse_mcp::upstream::UpstreamError::MissingCredential {
+                    ..
+                })
+                | GatewayError::SignInRequired { .. },
+            ) => (Outcome::UpstreamError, Some(ErrorSource::Gateway)),
             Err(GatewayError::Upstream(_) | GatewayError::Relayed(_)) => {
                 (Outcome::UpstreamError, Some(ErrorSource::Upstream))
             }
@@ -507,5 +513,28 @@ pub(crate) fn target_of(call: &Call) -> Option<(TargetKind, String)> {
             params.get("uri")?.as_str()?.to_owned(),
         )),
         _ => None,
+    }
+}
+
+/// A person who must sign in to an upstream first is sent there by a URL elicitation when
+/// their client takes them; others read the address in the error message.
+fn offer_sign_in(error: GatewayError, call: &Call) -> GatewayError {
+    match error {
+        GatewayError::Upstream(gatehouse_mcp::upstream::UpstreamError::MissingCredential {
+            server,
+            reason,
+            sign_in: Some(url),
+        }) if call
+            .caller
+            .capabilities()
+            .pointer("/elicitation/url")
+            .is_some() =>
+        {
+            GatewayError::SignInRequired {
+                message: format!("server `{server}` needs a credential: {reason}"),
+                url,
+            }
+        }
+        other => other,
     }
 }

@@ -47,9 +47,28 @@ pub struct CredentialUse {
     pub version: i64,
 }
 
+/// Why a credential is not available. No variant carries a secret value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct CredentialError {
+    /// Which credential, and how to provide it.
+    pub message: String,
+    /// Where the person can sign in to provide it (an OAuth authorization), when that is how.
+    pub sign_in: Option<String>,
+}
+
+impl From<String> for CredentialError {
+    fn from(message: String) -> Self {
+        Self {
+            message,
+            sign_in: None,
+        }
+    }
+}
+
 /// The future a [`CredentialSource`] returns.
 pub type CredentialFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<Arc<Credential>, String>> + Send + 'a>>;
+    Pin<Box<dyn Future<Output = Result<Arc<Credential>, CredentialError>> + Send + 'a>>;
 
 /// Where credential values come from.
 pub trait CredentialSource: Send + Sync + 'static {
@@ -112,7 +131,8 @@ impl CredentialSource for NoCredentials {
             Err(format!(
                 "`{secret}` cannot be filled in: this gateway has no secret store; run `gatehouse secret set {}`",
                 secret.name
-            ))
+            )
+            .into())
         })
     }
 
@@ -138,7 +158,7 @@ pub async fn render(
     template: &Template,
     source: &dyn CredentialSource,
     user: Option<&str>,
-) -> Result<Rendered, String> {
+) -> Result<Rendered, CredentialError> {
     let mut value = String::new();
     let mut used = Vec::new();
     for part in template.parts() {
@@ -148,7 +168,7 @@ pub async fn render(
                 let user = match secret.scope {
                     SecretScope::Service => None,
                     SecretScope::User => Some(user.ok_or_else(|| {
-                        format!("`{secret}` is a person's own credential, and this request has no signed-in person")
+                        CredentialError::from(format!("`{secret}` is a person's own credential, and this request has no signed-in person"))
                     })?),
                 };
                 let credential = source.credential(secret, user).await?;

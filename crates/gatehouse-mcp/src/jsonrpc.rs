@@ -30,6 +30,8 @@ pub mod code {
     pub const MISSING_REQUIRED_CLIENT_CAPABILITY: i64 = -32021;
     /// The protocol version is not supported (2026-07-28).
     pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
+    /// The person must visit a URL (here: sign in to an upstream) before the request can go on.
+    pub const URL_ELICITATION_REQUIRED: i64 = -32042;
 }
 
 /// What kind of JSON-RPC message a value is.

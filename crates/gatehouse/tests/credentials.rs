@@ -431,6 +431,28 @@ fn a_person_signs_in_once_and_100_concurrent_calls_refresh_once() {
         .unwrap()
         .to_owned();
     assert!(sign_in.contains("code_challenge_method=S256") && sign_in.contains("resource="));
+    // A client that takes URL elicitations is sent to the same place in a structured error.
+    let body = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "up__whoami", "arguments": {},
+        "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                  "io.modelcontextprotocol/clientCapabilities": {"elicitation": {"url": {}}}}}});
+    let reply = gateway.post(
+        &body.to_string(),
+        &[
+            ("authorization", &format!("Bearer {key}")),
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "up__whoami"),
+        ],
+    );
+    assert_eq!(reply.error_code(), Some(-32042), "{}", reply.response());
+    let elicitation = &reply.response()["error"]["data"]["elicitations"][0];
+    assert_eq!(elicitation["mode"], "url");
+    assert!(
+        elicitation["url"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{issuer}/authorize?"))
+    );
     // The browser: the authorization server approves and sends it back to the gateway.
     let landed = reqwest::blocking::get(&sign_in).unwrap();
     assert_eq!(landed.status(), 200);

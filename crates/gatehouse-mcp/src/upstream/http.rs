@@ -447,7 +447,8 @@ impl CredentialHeaders {
                 .clone();
             let credential = oauth
                 .token(self.user.as_deref(), subject_token.as_ref())
-                .await?;
+                .await
+                .map_err(|error| error.message)?;
             let mut value =
                 HeaderValue::from_str(&format!("Bearer {}", credential.value.expose_secret()))
                     .map_err(|_| "the access token is not a valid header value".to_owned())?;
@@ -456,7 +457,9 @@ impl CredentialHeaders {
             token = Some(credential);
         }
         for (name, template) in &self.templates {
-            let rendered = render(template, self.source.as_ref(), self.user.as_deref()).await?;
+            let rendered = render(template, self.source.as_ref(), self.user.as_deref())
+                .await
+                .map_err(|error| error.message)?;
             let mut value = HeaderValue::from_str(rendered.value.expose_secret()).map_err(|_| {
                 format!("header `{name}` would not be a valid header value with its secrets filled in")
             })?;

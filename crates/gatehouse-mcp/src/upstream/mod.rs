@@ -69,6 +69,8 @@ pub enum UpstreamError {
         server: String,
         /// Which credential, and how to provide it.
         reason: String,
+        /// Where the person can sign in to provide it, when that is how.
+        sign_in: Option<String>,
     },
 }
 
@@ -668,10 +670,12 @@ impl Upstream {
     async fn prepare(&self, key: &LinkKey, requester: &Requester) -> Result<Launch, UpstreamError> {
         let server = self.config.name.to_string();
         let user = link_user(key, requester);
-        let missing = |reason: String| UpstreamError::MissingCredential {
-            server: server.clone(),
-            reason,
-        };
+        let missing =
+            |error: crate::credentials::CredentialError| UpstreamError::MissingCredential {
+                server: server.clone(),
+                reason: error.message,
+                sign_in: error.sign_in,
+            };
         let source = self.credentials.as_ref();
         match &self.config.transport {
             Transport::Stdio { args, env, .. } => {
