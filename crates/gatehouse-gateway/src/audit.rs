@@ -4,6 +4,10 @@
 //! forwarded, and a completion after (a dropped or crashed call leaves the intent `unknown`).
 //! When receipts cannot be written and the audit fails closed, nothing is forwarded and the
 //! client gets 503.
+//!
+//! `[audit] enabled = false` turns receipts off; validation allows that only on a gateway that
+//! governs nothing (no `[auth]`, no grants, no policy files), so every gateway that decides who
+//! may call what records its decisions.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -12,27 +16,38 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use gatehouse_audit::{
-    AuditKey, AuditWriter, CheckpointSigner, ClientInfo, Decision, ErrorSource, FailureMode,
-    JsonLinesSink, Outcome, Principal, Receipt, Target, TargetKind, Verdict, WriterConfig,
-    WriterTask,
+    AuditKey, AuditWriter, CheckpointSigner, ClientInfo, Decision, ErrorSource, ExportSink,
+    FailureMode, JsonLinesSink, Outcome, Principal, Receipt, Target, TargetKind, Verdict,
+    WriterConfig, WriterTask,
 };
+use gatehouse_config::{AuditSettings, ReceiptSettings};
 use secrecy::ExposeSecret;
 use serde_json::Value;
 
 use crate::audit_log::StoreLog;
 use crate::error::GatewayError;
 use crate::identity::Who;
+use crate::otlp::OtlpSink;
 
 /// File beside the configuration holding the checkpoint signing key.
 pub const SIGNING_KEY_FILE: &str = "audit-signing-key.json";
 /// File beside the configuration holding the key of argument digests.
 pub const DIGEST_KEY_FILE: &str = "audit-digest.key";
 
-/// The audit trail of the gateway.
+/// The audit trail of the gateway: its receipt writer, or nothing where receipts are off.
 pub struct Audit {
+    recorder: Option<Recorder>,
+}
+
+/// What writes receipts: the writer, and the key of argument digests.
+struct Recorder {
     writer: AuditWriter,
     digest: AuditKey,
 }
+
+/// The intent receipt of a call in flight, completed by [`Audit::complete`]; empty where
+/// receipts are off.
+pub struct CallRecord(Option<gatehouse_audit::Intent>);
 
 /// What one request's receipts have in common.
 pub struct Trail {
@@ -107,62 +122,32 @@ pub struct CallFacts<'a> {
 }
 
 impl Audit {
-    /// Opens the audit trail over the store, creating the keys beside the configuration on
-    /// first use, and starts its writer.
+    /// Opens the audit trail over the store as `settings` say: with receipts, creates the keys
+    /// beside the configuration on first use and starts the writer, whose task is returned.
     pub async fn open(
         store: &gatehouse_store::Store,
         folder: &Path,
-        fail_closed: bool,
-        export: Option<&str>,
-    ) -> Result<(Self, WriterTask), String> {
-        let signer = load_or_create(
-            &folder.join(SIGNING_KEY_FILE),
-            |text| {
-                CheckpointSigner::from_secret_json(&secrecy::SecretString::from(text.to_owned()))
-                    .map_err(|e| e.to_string())
-            },
-            || {
-                let signer = CheckpointSigner::generate().map_err(|e| e.to_string())?;
-                let text = signer.to_secret_json().expose_secret().to_owned();
-                Ok((signer, text))
-            },
-        )?;
-        let digest = load_or_create(
-            &folder.join(DIGEST_KEY_FILE),
-            |text| AuditKey::from_hex(text.trim()).map_err(|e| e.to_string()),
-            || {
-                let key = AuditKey::generate().map_err(|e| e.to_string())?;
-                let text = key.to_hex().expose_secret().to_owned();
-                Ok((key, text))
-            },
-        )?;
-        let mut sinks: Vec<Arc<dyn gatehouse_audit::ExportSink>> = Vec::new();
-        match export {
-            None => {}
-            Some("stdout") => sinks.push(Arc::new(JsonLinesSink::stdout())),
-            Some(path) => {
-                let sink = JsonLinesSink::append_to_file(Path::new(path))
-                    .await
-                    .map_err(|error| format!("audit export file {path}: {error}"))?;
-                sinks.push(Arc::new(sink));
+        settings: &AuditSettings,
+    ) -> Result<(Self, Option<WriterTask>), String> {
+        match settings {
+            AuditSettings::Off => Ok((Self { recorder: None }, None)),
+            AuditSettings::Receipts(receipts) => {
+                let (recorder, task) = Recorder::open(store, folder, receipts).await?;
+                Ok((
+                    Self {
+                        recorder: Some(recorder),
+                    },
+                    Some(task),
+                ))
             }
         }
-        let config = WriterConfig {
-            failure_mode: if fail_closed {
-                FailureMode::FailClosed
-            } else {
-                FailureMode::FailOpen
-            },
-            ..WriterConfig::default()
-        };
-        let (writer, task) =
-            AuditWriter::spawn(Arc::new(StoreLog(store.clone())), signer, config, sinks);
-        Ok((Self { writer, digest }, task))
     }
 
-    /// The writer's counters and queue depth, for metrics.
-    pub fn stats(&self) -> gatehouse_audit::WriterStats {
-        self.writer.stats()
+    /// The writer's counters and queue depth, for metrics; `None` where receipts are off.
+    pub fn stats(&self) -> Option<gatehouse_audit::WriterStats> {
+        self.recorder
+            .as_ref()
+            .map(|recorder| recorder.writer.stats())
     }
 
     /// Records a decision that did not reach an upstream. Under fail-closed, an error means the
@@ -194,6 +179,9 @@ impl Audit {
         error: Option<&GatewayError>,
         target: Option<(TargetKind, String)>,
     ) -> Result<(), GatewayError> {
+        let Some(recorder) = &self.recorder else {
+            return Ok(());
+        };
         let mut receipt = trail.receipt(verdict);
         receipt.target = target.map(|(kind, name)| Target { kind, name });
         if let Some(GatewayError::PolicyDenied {
@@ -211,7 +199,11 @@ impl Audit {
         receipt.error_source = error.map(|_| ErrorSource::Client);
         let unavailable =
             |error: gatehouse_audit::AuditError| GatewayError::AuditUnavailable(error.to_string());
-        let pending = self.writer.record(&receipt).await.map_err(unavailable)?;
+        let pending = recorder
+            .writer
+            .record(&receipt)
+            .await
+            .map_err(unavailable)?;
         // Fail-closed means the answer waits for its receipt to be durable.
         pending.durable().await.map(drop).map_err(unavailable)
     }
@@ -221,7 +213,10 @@ impl Audit {
         &self,
         trail: &Trail,
         facts: CallFacts<'_>,
-    ) -> Result<gatehouse_audit::Intent, GatewayError> {
+    ) -> Result<CallRecord, GatewayError> {
+        let Some(recorder) = &self.recorder else {
+            return Ok(CallRecord(None));
+        };
         let mut receipt = trail.receipt(Verdict::Allow);
         receipt.server = Some(facts.server.to_owned());
         receipt.target = facts.target.map(|(kind, name)| Target { kind, name });
@@ -231,15 +226,15 @@ impl Audit {
         }
         receipt.arguments_digest = facts
             .arguments
-            .map(|arguments| self.digest.digest_value(arguments));
+            .map(|arguments| recorder.digest.digest_value(arguments));
         receipt.latency_us = None;
-        let intent = self
+        let intent = recorder
             .writer
             .begin(receipt)
             .await
             .map_err(|error| GatewayError::AuditUnavailable(error.to_string()))?;
         trail.relayed.store(true, Ordering::Relaxed);
-        Ok(intent)
+        Ok(CallRecord(Some(intent)))
     }
 
     /// Records how a call ended. The upstream effect has happened, so a failure here is only
@@ -247,10 +242,13 @@ impl Audit {
     pub async fn complete(
         &self,
         trail: &Trail,
-        intent: gatehouse_audit::Intent,
+        record: CallRecord,
         outcome: Outcome,
         source: Option<ErrorSource>,
     ) {
+        let CallRecord(Some(intent)) = record else {
+            return;
+        };
         let completion = gatehouse_audit::Completion {
             outcome,
             error_source: source,
@@ -259,6 +257,62 @@ impl Audit {
         if let Err(error) = intent.complete(completion).await {
             tracing::error!(%error, request = %trail.request_id, "completion receipt not written; the call verifies as unknown");
         }
+    }
+}
+
+impl Recorder {
+    /// Loads or creates the keys, opens the export sinks and starts the writer.
+    async fn open(
+        store: &gatehouse_store::Store,
+        folder: &Path,
+        settings: &ReceiptSettings,
+    ) -> Result<(Self, WriterTask), String> {
+        let signer = load_or_create(
+            &folder.join(SIGNING_KEY_FILE),
+            |text| {
+                CheckpointSigner::from_secret_json(&secrecy::SecretString::from(text.to_owned()))
+                    .map_err(|e| e.to_string())
+            },
+            || {
+                let signer = CheckpointSigner::generate().map_err(|e| e.to_string())?;
+                let text = signer.to_secret_json().expose_secret().to_owned();
+                Ok((signer, text))
+            },
+        )?;
+        let digest = load_or_create(
+            &folder.join(DIGEST_KEY_FILE),
+            |text| AuditKey::from_hex(text.trim()).map_err(|e| e.to_string()),
+            || {
+                let key = AuditKey::generate().map_err(|e| e.to_string())?;
+                let text = key.to_hex().expose_secret().to_owned();
+                Ok((key, text))
+            },
+        )?;
+        let mut sinks: Vec<Arc<dyn ExportSink>> = Vec::new();
+        match settings.export.as_deref() {
+            None => {}
+            Some("stdout") => sinks.push(Arc::new(JsonLinesSink::stdout())),
+            Some(path) => {
+                let sink = JsonLinesSink::append_to_file(Path::new(path))
+                    .await
+                    .map_err(|error| format!("audit export file {path}: {error}"))?;
+                sinks.push(Arc::new(sink));
+            }
+        }
+        if let Some(otlp) = &settings.otlp {
+            sinks.push(Arc::new(OtlpSink::new(otlp)?));
+        }
+        let config = WriterConfig {
+            failure_mode: if settings.fail_closed {
+                FailureMode::FailClosed
+            } else {
+                FailureMode::FailOpen
+            },
+            ..WriterConfig::default()
+        };
+        let (writer, task) =
+            AuditWriter::spawn(Arc::new(StoreLog(store.clone())), signer, config, sinks);
+        Ok((Self { writer, digest }, task))
     }
 }
 

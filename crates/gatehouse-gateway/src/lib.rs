@@ -15,6 +15,7 @@ mod error;
 mod http_api;
 pub mod identity;
 mod listen;
+pub mod otlp;
 mod pages;
 mod parked;
 pub mod policy;

@@ -59,7 +59,7 @@ impl Gateway {
             decision: permit.decision(),
             arguments: call.message.pointer("/params/arguments"),
         };
-        let intent = self.audit.begin(&call.trail, facts).await?;
+        let record = self.audit.begin(&call.trail, facts).await?;
         let result = self.relay_rounds(route, message, call, headers).await;
         let (outcome, source) = match &result {
             Ok(result) if result.get("isError") == Some(&Value::Bool(true)) => {
@@ -78,7 +78,7 @@ impl Gateway {
             Err(_) => (Outcome::UpstreamError, Some(ErrorSource::Gateway)),
         };
         self.audit
-            .complete(&call.trail, intent, outcome, source)
+            .complete(&call.trail, record, outcome, source)
             .await;
         result
     }
