@@ -1,9 +1,10 @@
 //! Export: copies of appended receipts for the observability stack, and whole-log exports for
 //! the CLI. Export is not the audit of record, the log is: a slow or failing sink never holds
-//! up or fails a call. Appended batches wait in a bounded queue of their own; when it is full a
-//! batch is left out of export and counted (`export_dropped`), and a failed write is counted
-//! (`export_failures`) and logged. Lines are [`StoredReceipt::to_json_line`]; in live export the
-//! first entry of a batch has an empty `prev_hash` when another writer appended the entry
+//! up or fails a call, nor another sink. Each sink has a bounded queue of appended batches and
+//! a task of its own; when its queue is full a batch is left out of that sink's export and
+//! counted (`export_dropped`, once per sink that left it out), and a failed write is counted
+//! (`export_failures`) and logged. Lines are [`StoredReceipt::to_json_line`]; in live export
+//! the first entry of a batch has an empty `prev_hash` when another writer appended the entry
 //! before it.
 
 use std::future::Future;
@@ -82,30 +83,35 @@ impl ExportSink for JsonLinesSink {
     }
 }
 
-/// The writer's side of the export queue.
+/// The writer's side of the export queues, one per sink.
 #[derive(Debug)]
 pub(crate) struct ExportQueue {
-    sender: mpsc::Sender<Arc<[StoredReceipt]>>,
+    senders: Vec<(String, mpsc::Sender<Arc<[StoredReceipt]>>)>,
     status: Arc<Status>,
 }
 
 impl ExportQueue {
-    /// Queues an appended batch for export, or counts it as dropped when the queue is full.
+    /// Queues an appended batch for every sink; a sink whose queue is full leaves the batch
+    /// out, and it is counted as dropped.
     pub(crate) fn send(&self, receipts: Vec<StoredReceipt>) {
         let count = u64::try_from(receipts.len()).unwrap_or(u64::MAX);
-        if self.sender.try_send(receipts.into()).is_err() {
-            self.status
-                .export_dropped
-                .fetch_add(count, Ordering::AcqRel);
-            tracing::warn!(
-                receipts = count,
-                "export queue full; receipts left out of export"
-            );
+        let batch: Arc<[StoredReceipt]> = receipts.into();
+        for (sink, sender) in &self.senders {
+            if sender.try_send(Arc::clone(&batch)).is_err() {
+                self.status
+                    .export_dropped
+                    .fetch_add(count, Ordering::AcqRel);
+                tracing::warn!(
+                    sink = sink.as_str(),
+                    receipts = count,
+                    "export queue full; receipts left out of export"
+                );
+            }
         }
     }
 }
 
-/// Starts the export task, or nothing when there are no sinks.
+/// Starts one export task per sink, or nothing when there are no sinks.
 pub(crate) fn spawn_exports(
     sinks: Vec<Arc<dyn ExportSink>>,
     capacity: usize,
@@ -114,20 +120,22 @@ pub(crate) fn spawn_exports(
     if sinks.is_empty() {
         return None;
     }
-    let (sender, mut batches) = mpsc::channel::<Arc<[StoredReceipt]>>(capacity.max(1));
-    let task_status = Arc::clone(status);
-    tokio::spawn(async move {
-        while let Some(batch) = batches.recv().await {
-            for sink in &sinks {
+    let mut senders = Vec::with_capacity(sinks.len());
+    for sink in sinks {
+        let (sender, mut batches) = mpsc::channel::<Arc<[StoredReceipt]>>(capacity.max(1));
+        senders.push((sink.name().to_owned(), sender));
+        let task_status = Arc::clone(status);
+        tokio::spawn(async move {
+            while let Some(batch) = batches.recv().await {
                 if let Err(error) = sink.export(&batch).await {
                     task_status.export_failures.fetch_add(1, Ordering::AcqRel);
                     tracing::warn!(sink = sink.name(), %error, "audit export failed");
                 }
             }
-        }
-    });
+        });
+    }
     Some(ExportQueue {
-        sender,
+        senders,
         status: Arc::clone(status),
     })
 }

@@ -15,8 +15,8 @@ use std::time::Duration;
 use common::{FlakyLog, call_receipt, eventually};
 use gatehouse_audit::{
     AuditError, AuditWriter, CheckpointSigner, Completion, ErrorSource, ExportSink, FailureMode,
-    JsonLinesSink, MemoryLog, Outcome, Receipt, ReceiptKind, ReceiptLog, Recorded, TrustedKeys,
-    UnknownOutcome, WriterConfig, prune_through, verify,
+    JsonLinesSink, MemoryLog, Outcome, Receipt, ReceiptKind, ReceiptLog, Recorded, SinkFuture,
+    StoredReceipt, TrustedKeys, UnknownOutcome, WriterConfig, prune_through, verify,
 };
 
 fn config(mode: FailureMode) -> WriterConfig {
@@ -514,4 +514,94 @@ async fn pruning_under_a_running_writer_keeps_its_chain_and_its_calls() {
         (Some(head.seq), Some(head.seq + 1), 2)
     );
     assert!(report.unknown_outcomes.is_empty());
+}
+
+/// A sink that never finishes a write.
+struct StuckSink;
+
+impl ExportSink for StuckSink {
+    fn name(&self) -> &str {
+        "stuck"
+    }
+
+    fn export<'a>(&'a self, _receipts: &'a [StoredReceipt]) -> SinkFuture<'a> {
+        Box::pin(std::future::pending())
+    }
+}
+
+/// A sink whose every write fails.
+struct FailingSink;
+
+impl ExportSink for FailingSink {
+    fn name(&self) -> &str {
+        "failing"
+    }
+
+    fn export<'a>(&'a self, _receipts: &'a [StoredReceipt]) -> SinkFuture<'a> {
+        Box::pin(async { Err(std::io::Error::other("collector refused")) })
+    }
+}
+
+/// A sink that keeps the sequence numbers it was given.
+#[derive(Default)]
+struct KeptSeqs(std::sync::Mutex<Vec<i64>>);
+
+impl ExportSink for KeptSeqs {
+    fn name(&self) -> &str {
+        "kept"
+    }
+
+    fn export<'a>(&'a self, receipts: &'a [StoredReceipt]) -> SinkFuture<'a> {
+        let mut kept = self.0.lock().unwrap();
+        kept.extend(receipts.iter().map(|receipt| receipt.seq));
+        Box::pin(async { Ok(()) })
+    }
+}
+
+#[tokio::test]
+async fn a_stuck_or_failing_sink_holds_up_neither_calls_nor_the_other_sinks() {
+    let log = Arc::new(MemoryLog::new());
+    let kept = Arc::new(KeptSeqs::default());
+    let sinks: Vec<Arc<dyn ExportSink>> = vec![
+        Arc::new(StuckSink),
+        Arc::new(FailingSink),
+        Arc::clone(&kept) as Arc<dyn ExportSink>,
+    ];
+    let config = WriterConfig {
+        export_queue_capacity: 2,
+        ..config(FailureMode::FailClosed)
+    };
+    let (writer, task) = AuditWriter::spawn(
+        Arc::clone(&log),
+        CheckpointSigner::generate().unwrap(),
+        config,
+        sinks,
+    );
+    for number in 0..10 {
+        let recorded = tokio::time::timeout(Duration::from_secs(5), async {
+            writer
+                .record(&call_receipt(number))
+                .await
+                .unwrap()
+                .durable()
+                .await
+        })
+        .await
+        .expect("a receipt waited for export");
+        recorded.unwrap();
+    }
+    eventually(
+        "every receipt reached the working sink, every failure counted",
+        || async { kept.0.lock().unwrap().len() == 10 && writer.stats().export_failures == 10 },
+    )
+    .await;
+    assert_eq!(*kept.0.lock().unwrap(), (1..=10).collect::<Vec<i64>>());
+    let stats = writer.stats();
+    // Each receipt went in its own batch. The stuck sink holds one batch in its write and two
+    // in its queue (one more if the queue filled before its task took the first), and the
+    // rest are left out of its export and counted.
+    assert!((7..=8).contains(&stats.export_dropped), "{stats:?}");
+    assert_eq!(stats.appended, 10, "{stats:?}");
+    drop(writer);
+    task.join().await.unwrap();
 }

@@ -38,12 +38,52 @@ pub struct Config {
     pub grants: Vec<toml::Table>,
     /// Cedar policy files, as written (relative to the configuration file).
     pub policy_files: Vec<String>,
+    /// Audit receipts: written or not, and where copies go.
+    pub audit: AuditSettings,
+}
+
+/// The `[audit]` settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditSettings {
+    /// Every decision leaves a receipt in the store.
+    Receipts(ReceiptSettings),
+    /// No receipts: validation allows this only on a gateway with no `[auth]`, no grants and
+    /// no policy files.
+    Off,
+}
+
+/// How receipts are written and exported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptSettings {
     /// Whether a call is refused when its receipt cannot be written.
-    pub audit_fail_closed: bool,
+    pub fail_closed: bool,
     /// Where receipts are also exported as JSON lines (`stdout` or a file), if anywhere.
-    pub audit_export: Option<String>,
+    pub export: Option<String>,
+    /// Where receipts are also sent as OpenTelemetry log records, if anywhere.
+    pub otlp: Option<OtlpExport>,
     /// How long receipts are kept; `None` keeps them forever.
-    pub audit_retention: Option<Duration>,
+    pub retention: Option<Duration>,
+}
+
+impl Default for ReceiptSettings {
+    fn default() -> Self {
+        Self {
+            fail_closed: true,
+            export: None,
+            otlp: None,
+            retention: None,
+        }
+    }
+}
+
+/// An OTLP/HTTP logs destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtlpExport {
+    /// The URL export requests are posted to: the configured endpoint with `/v1/logs`
+    /// appended, unless it already ended with it.
+    pub logs_url: String,
+    /// Headers sent with every request.
+    pub headers: BTreeMap<String, String>,
 }
 
 /// Settings of the gateway's own HTTP endpoint.

@@ -47,6 +47,16 @@ pub struct RawAudit {
     /// verifies; absent, receipts are kept forever. Read as any TOML value so that a wrong
     /// type gets a message about days rather than about serde types.
     pub retain_days: Option<toml::Value>,
+    /// Also send every receipt as an OpenTelemetry log record to this OTLP/HTTP collector,
+    /// e.g. `http://otel-collector:4318` (`/v1/logs` is appended unless the URL ends with it).
+    pub otlp_endpoint: Option<String>,
+    /// Headers sent with every OTLP request, e.g. a collector's API key.
+    #[serde(default)]
+    pub otlp_headers: BTreeMap<String, String>,
+    /// `false` writes no receipts at all. Allowed only on a gateway that governs nothing (no
+    /// `[auth]`, no `[[grant]]`, no `[policy] files`), for development and for measuring what
+    /// receipts cost.
+    pub enabled: Option<bool>,
 }
 
 /// The `[policy]` table.

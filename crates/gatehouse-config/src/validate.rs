@@ -5,10 +5,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::locate::{line_at, line_of};
-use crate::raw::{RawConfig, RawGateway, RawOAuth, RawServer};
+use crate::raw::{RawAudit, RawConfig, RawGateway, RawOAuth, RawServer};
 use crate::{
-    Config, ConfigError, GatewaySettings, Isolation, Lifecycle, NAME_SEPARATOR, OAuthGrant,
-    OAuthSettings, Problem, SecretScope, ServerConfig, ServerName, Template, Transport,
+    AuditSettings, Config, ConfigError, GatewaySettings, Isolation, Lifecycle, NAME_SEPARATOR,
+    OAuthGrant, OAuthSettings, OtlpExport, Problem, ReceiptSettings, SecretScope, ServerConfig,
+    ServerName, Template, Transport,
 };
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -54,22 +55,16 @@ pub fn parse(text: &str) -> Result<Config, ConfigError> {
             "must start with sqlite:// or postgres://",
         );
     }
-    let audit_fail_closed = match raw.audit.failure_mode.as_deref() {
-        None | Some("closed") => true,
-        Some("open") => false,
-        Some(other) => {
-            checker.problem(
-                &["audit", "failure_mode"],
-                format!("`{other}` is not `closed` or `open`"),
-            );
-            true
-        }
-    };
-    let audit_retention = raw
+    let governs = raw.auth.is_some() || !raw.grant.is_empty() || !raw.policy.files.is_empty();
+    let mut audit = checker.audit(&raw.audit, governs);
+    let retention = raw
         .audit
         .retain_days
         .as_ref()
         .and_then(|days| checker.retain_days(days));
+    if let AuditSettings::Receipts(receipts) = &mut audit {
+        receipts.retention = retention;
+    }
     if checker.problems.is_empty() {
         Ok(Config {
             gateway,
@@ -78,9 +73,7 @@ pub fn parse(text: &str) -> Result<Config, ConfigError> {
             auth: raw.auth.clone(),
             grants: raw.grant.clone(),
             policy_files: raw.policy.files.clone(),
-            audit_fail_closed,
-            audit_export: raw.audit.export.clone(),
-            audit_retention,
+            audit,
         })
     } else {
         Err(ConfigError {
@@ -316,6 +309,72 @@ impl Checker<'_> {
         }
     }
 
+    fn audit(&mut self, raw: &RawAudit, governs: bool) -> AuditSettings {
+        let fail_closed = match raw.failure_mode.as_deref() {
+            None | Some("closed") => true,
+            Some("open") => false,
+            Some(other) => {
+                self.problem(
+                    &["audit", "failure_mode"],
+                    format!("`{other}` is not `closed` or `open`"),
+                );
+                true
+            }
+        };
+        if !raw.otlp_headers.is_empty() && raw.otlp_endpoint.is_none() {
+            self.problem(
+                &["audit", "otlp_headers"],
+                "applies only with `otlp_endpoint`",
+            );
+        }
+        for (header, value) in &raw.otlp_headers {
+            if !http_token(header) || value.contains(['\r', '\n']) {
+                self.problem(
+                    &["audit", "otlp_headers", header],
+                    format!("`{header}` is not a valid HTTP header"),
+                );
+            }
+        }
+        let otlp =
+            raw.otlp_endpoint
+                .as_deref()
+                .and_then(|endpoint| match otlp_logs_url(endpoint) {
+                    Ok(logs_url) => Some(OtlpExport {
+                        logs_url,
+                        headers: raw.otlp_headers.clone(),
+                    }),
+                    Err(reason) => {
+                        self.problem(&["audit", "otlp_endpoint"], reason);
+                        None
+                    }
+                });
+        if raw.enabled != Some(false) {
+            return AuditSettings::Receipts(ReceiptSettings {
+                fail_closed,
+                export: raw.export.clone(),
+                otlp,
+                retention: None,
+            });
+        }
+        if governs {
+            self.problem(
+                &["audit", "enabled"],
+                "receipts can be turned off only on a gateway with no [auth], no [[grant]] and no [policy] files: every decision about who may call what is recorded",
+            );
+        }
+        let exporting = raw.failure_mode.is_some()
+            || raw.export.is_some()
+            || raw.otlp_endpoint.is_some()
+            || raw.retain_days.is_some();
+        if exporting {
+            self.problem(
+                &["audit", "enabled"],
+                "is false, so `failure_mode`, `export`, `otlp_endpoint` and `retain_days` would have nothing to act on; remove them or the `enabled` line",
+            );
+        }
+        AuditSettings::Off
+    }
+
     fn transport(&mut self, name: &str, server: &RawServer) -> Option<Transport> {
         match (&server.command, &server.url) {
             (Some(_), Some(_)) => {
@@ -534,6 +593,37 @@ fn transport_user_secret(transport: &Transport) -> Option<String> {
         .flat_map(Template::secrets)
         .find(|secret| secret.scope == SecretScope::User)
         .map(ToString::to_string)
+}
+
+/// The OTLP/HTTP logs URL of a collector endpoint: an `http` or `https` URL with a host and
+/// without credentials, query or fragment (credentials go in `otlp_headers`, which are never
+/// logged); `/v1/logs` is appended unless the path already ends with it.
+fn otlp_logs_url(endpoint: &str) -> Result<String, String> {
+    let url = url::Url::parse(endpoint).map_err(|error| {
+        format!("`{endpoint}` is not a URL ({error}); give the collector's OTLP/HTTP address, such as `http://127.0.0.1:4318`")
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "`{endpoint}` must start with http:// or https:// (OTLP over HTTP; gRPC is not supported)"
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("`{endpoint}` has no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!(
+            "`{endpoint}` must not hold credentials; put them in `otlp_headers`"
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("`{endpoint}` must not have a query or fragment"));
+    }
+    let base = url.as_str().trim_end_matches('/');
+    if base.ends_with("/v1/logs") {
+        Ok(base.to_owned())
+    } else {
+        Ok(format!("{base}/v1/logs"))
+    }
 }
 
 fn http_token(name: &str) -> bool {

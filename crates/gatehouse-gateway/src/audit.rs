@@ -5,6 +5,10 @@
 //! When receipts cannot be written and the audit fails closed, nothing is forwarded and the
 //! client gets 503.
 //!
+//! `[audit] enabled = false` turns receipts off; validation allows that only on a gateway that
+//! governs nothing (no `[auth]`, no grants, no policy files), so every gateway that decides who
+//! may call what records its decisions.
+//!
 //! Refusals (denials, refused credentials, header mismatches, Host/Origin rejections, other
 //! requests refused for the client's fault) go through a [`RefusalLimiter`]: per kind and
 //! subject (the user, or the client's address when it did not authenticate), the first ones in
@@ -19,16 +23,18 @@ use std::time::Instant;
 
 use gatehouse_audit::{
     Admission, AuditKey, AuditWriter, CheckpointSigner, ClientInfo, CountedRefusals, Decision,
-    ErrorSource, FailureMode, JsonLinesSink, Outcome, Principal, Receipt, RefusalAggregate,
-    RefusalKey, RefusalKind, RefusalLimiter, RefusalLimits, RefusalSubject, Target, TargetKind,
-    Timestamp, Verdict, WriterConfig, WriterTask,
+    ErrorSource, ExportSink, FailureMode, JsonLinesSink, Outcome, Principal, Receipt,
+    RefusalAggregate, RefusalKey, RefusalKind, RefusalLimiter, RefusalLimits, RefusalSubject,
+    Target, TargetKind, Timestamp, Verdict, WriterConfig, WriterTask,
 };
+use gatehouse_config::{AuditSettings, ReceiptSettings};
 use secrecy::ExposeSecret;
 use serde_json::Value;
 
 use crate::audit_log::StoreLog;
 use crate::error::GatewayError;
 use crate::identity::Who;
+use crate::otlp::OtlpSink;
 
 /// File beside the configuration holding the checkpoint signing key.
 pub const SIGNING_KEY_FILE: &str = "audit-signing-key.json";
@@ -38,14 +44,24 @@ pub const DIGEST_KEY_FILE: &str = "audit-digest.key";
 /// The method named in aggregate receipts of counted refusals.
 pub const COUNTED_REFUSALS_METHOD: &str = "gatehouse/refusals";
 
-/// The audit trail of the gateway.
+/// The audit trail of the gateway: its receipt writer, or nothing where receipts are off.
 pub struct Audit {
+    recorder: Option<Recorder>,
+}
+
+/// What writes receipts: the writer, the key of argument digests, the refusal counter and the
+/// key that signs pruning anchors.
+struct Recorder {
     writer: AuditWriter,
     digest: AuditKey,
     refusals: RefusalLimiter,
     /// The key that signs the anchors left by pruning; the writer holds its own copy.
     anchors: CheckpointSigner,
 }
+
+/// The intent receipt of a call in flight, completed by [`Audit::complete`]; empty where
+/// receipts are off.
+pub struct CallRecord(Option<gatehouse_audit::Intent>);
 
 /// What one request's receipts have in common.
 pub struct Trail {
@@ -157,67 +173,37 @@ pub struct CallFacts<'a> {
 }
 
 impl Audit {
-    /// Opens the audit trail over the store, creating the keys beside the configuration on
-    /// first use, and starts its writer.
+    /// Opens the audit trail over the store as `settings` say: with receipts, creates the keys
+    /// beside the configuration on first use and starts the writer, whose task is returned.
     pub async fn open(
         store: &gatehouse_store::Store,
         folder: &Path,
-        fail_closed: bool,
-        export: Option<&str>,
-    ) -> Result<(Self, WriterTask), String> {
-        let signer = load_or_create(&folder.join(SIGNING_KEY_FILE), parse_signer, || {
-            let signer = CheckpointSigner::generate().map_err(|e| e.to_string())?;
-            let text = signer.to_secret_json().expose_secret().to_owned();
-            Ok((signer, text))
-        })?;
-        let anchors = load_signer(folder)?;
-        let digest = load_or_create(
-            &folder.join(DIGEST_KEY_FILE),
-            |text| AuditKey::from_hex(text.trim()).map_err(|e| e.to_string()),
-            || {
-                let key = AuditKey::generate().map_err(|e| e.to_string())?;
-                let text = key.to_hex().expose_secret().to_owned();
-                Ok((key, text))
-            },
-        )?;
-        let mut sinks: Vec<Arc<dyn gatehouse_audit::ExportSink>> = Vec::new();
-        match export {
-            None => {}
-            Some("stdout") => sinks.push(Arc::new(JsonLinesSink::stdout())),
-            Some(path) => {
-                let sink = JsonLinesSink::append_to_file(Path::new(path))
-                    .await
-                    .map_err(|error| format!("audit export file {path}: {error}"))?;
-                sinks.push(Arc::new(sink));
+        settings: &AuditSettings,
+    ) -> Result<(Self, Option<WriterTask>), String> {
+        match settings {
+            AuditSettings::Off => Ok((Self { recorder: None }, None)),
+            AuditSettings::Receipts(receipts) => {
+                let (recorder, task) = Recorder::open(store, folder, receipts).await?;
+                Ok((
+                    Self {
+                        recorder: Some(recorder),
+                    },
+                    Some(task),
+                ))
             }
         }
-        let config = WriterConfig {
-            failure_mode: if fail_closed {
-                FailureMode::FailClosed
-            } else {
-                FailureMode::FailOpen
-            },
-            ..WriterConfig::default()
-        };
-        let (writer, task) =
-            AuditWriter::spawn(Arc::new(StoreLog(store.clone())), signer, config, sinks);
-        let audit = Self {
-            writer,
-            digest,
-            refusals: RefusalLimiter::new(RefusalLimits::default()),
-            anchors,
-        };
-        Ok((audit, task))
     }
 
-    /// The key that signs the anchors left by pruning.
-    pub fn anchor_signer(&self) -> &CheckpointSigner {
-        &self.anchors
+    /// The key that signs the anchors left by pruning; `None` where receipts are off.
+    pub fn anchor_signer(&self) -> Option<&CheckpointSigner> {
+        self.recorder.as_ref().map(|recorder| &recorder.anchors)
     }
 
-    /// The writer's counters and queue depth, for metrics.
-    pub fn stats(&self) -> gatehouse_audit::WriterStats {
-        self.writer.stats()
+    /// The writer's counters and queue depth, for metrics; `None` where receipts are off.
+    pub fn stats(&self) -> Option<gatehouse_audit::WriterStats> {
+        self.recorder
+            .as_ref()
+            .map(|recorder| recorder.writer.stats())
     }
 
     /// Records a decision that did not reach an upstream. Under fail-closed, an error means the
@@ -274,12 +260,15 @@ impl Audit {
         target: Option<(TargetKind, String)>,
         refusal: Option<RefusalKind>,
     ) -> Result<(), GatewayError> {
+        let Some(recorder) = &self.recorder else {
+            return Ok(());
+        };
         if let Some(kind) = refusal {
             let key = RefusalKey {
                 kind,
                 subject: trail.refusal_subject(),
             };
-            if self.refusals.admit(key, Timestamp::now()) == Admission::Counted {
+            if recorder.refusals.admit(key, Timestamp::now()) == Admission::Counted {
                 return Ok(());
             }
         }
@@ -309,7 +298,11 @@ impl Audit {
         receipt.refusal = refusal;
         let unavailable =
             |error: gatehouse_audit::AuditError| GatewayError::AuditUnavailable(error.to_string());
-        let pending = self.writer.record(&receipt).await.map_err(unavailable)?;
+        let pending = recorder
+            .writer
+            .record(&receipt)
+            .await
+            .map_err(unavailable)?;
         // Fail-closed means the answer waits for its receipt to be durable.
         pending.durable().await.map(drop).map_err(unavailable)
     }
@@ -317,15 +310,18 @@ impl Audit {
     /// Writes one aggregate receipt for each window of counted refusals that has ended, or,
     /// when `all` (at shutdown), for every window, and waits until they are durable.
     pub async fn record_counted_refusals(&self, all: bool) {
+        let Some(recorder) = &self.recorder else {
+            return;
+        };
         let counts = if all {
-            self.refusals.take_all()
+            recorder.refusals.take_all()
         } else {
-            self.refusals.take_ended(Timestamp::now())
+            recorder.refusals.take_ended(Timestamp::now())
         };
         for counted in counts {
             let count = counted.count;
             let receipt = aggregate_receipt(counted);
-            let written = match self.writer.record(&receipt).await {
+            let written = match recorder.writer.record(&receipt).await {
                 Ok(pending) => pending.durable().await.map(drop),
                 Err(error) => Err(error),
             };
@@ -340,7 +336,10 @@ impl Audit {
         &self,
         trail: &Trail,
         facts: CallFacts<'_>,
-    ) -> Result<gatehouse_audit::Intent, GatewayError> {
+    ) -> Result<CallRecord, GatewayError> {
+        let Some(recorder) = &self.recorder else {
+            return Ok(CallRecord(None));
+        };
         let mut receipt = trail.receipt(Verdict::Allow);
         receipt.server = Some(facts.server.to_owned());
         receipt.target = facts.target.map(|(kind, name)| Target { kind, name });
@@ -350,19 +349,19 @@ impl Audit {
         }
         receipt.arguments_digest = facts
             .arguments
-            .map(|arguments| self.digest.digest_value(arguments));
+            .map(|arguments| recorder.digest.digest_value(arguments));
         receipt.credential = facts.credential.map(|used| gatehouse_audit::CredentialUse {
             id: used.id,
             version: u64::try_from(used.version).unwrap_or_default(),
         });
         receipt.latency_us = None;
-        let intent = self
+        let intent = recorder
             .writer
             .begin(receipt)
             .await
             .map_err(|error| GatewayError::AuditUnavailable(error.to_string()))?;
         trail.relayed.store(true, Ordering::Relaxed);
-        Ok(intent)
+        Ok(CallRecord(Some(intent)))
     }
 
     /// Records how a call ended. The upstream effect has happened, so a failure here is only
@@ -370,10 +369,13 @@ impl Audit {
     pub async fn complete(
         &self,
         trail: &Trail,
-        intent: gatehouse_audit::Intent,
+        record: CallRecord,
         outcome: Outcome,
         source: Option<ErrorSource>,
     ) {
+        let CallRecord(Some(intent)) = record else {
+            return;
+        };
         let completion = gatehouse_audit::Completion {
             outcome,
             error_source: source,
@@ -382,6 +384,62 @@ impl Audit {
         if let Err(error) = intent.complete(completion).await {
             tracing::error!(%error, request = %trail.request_id, "completion receipt not written; the call verifies as unknown");
         }
+    }
+}
+
+impl Recorder {
+    /// Loads or creates the keys, opens the export sinks and starts the writer.
+    async fn open(
+        store: &gatehouse_store::Store,
+        folder: &Path,
+        settings: &ReceiptSettings,
+    ) -> Result<(Self, WriterTask), String> {
+        let signer = load_or_create(&folder.join(SIGNING_KEY_FILE), parse_signer, || {
+            let signer = CheckpointSigner::generate().map_err(|e| e.to_string())?;
+            let text = signer.to_secret_json().expose_secret().to_owned();
+            Ok((signer, text))
+        })?;
+        let anchors = load_signer(folder)?;
+        let digest = load_or_create(
+            &folder.join(DIGEST_KEY_FILE),
+            |text| AuditKey::from_hex(text.trim()).map_err(|e| e.to_string()),
+            || {
+                let key = AuditKey::generate().map_err(|e| e.to_string())?;
+                let text = key.to_hex().expose_secret().to_owned();
+                Ok((key, text))
+            },
+        )?;
+        let mut sinks: Vec<Arc<dyn ExportSink>> = Vec::new();
+        match settings.export.as_deref() {
+            None => {}
+            Some("stdout") => sinks.push(Arc::new(JsonLinesSink::stdout())),
+            Some(path) => {
+                let sink = JsonLinesSink::append_to_file(Path::new(path))
+                    .await
+                    .map_err(|error| format!("audit export file {path}: {error}"))?;
+                sinks.push(Arc::new(sink));
+            }
+        }
+        if let Some(otlp) = &settings.otlp {
+            sinks.push(Arc::new(OtlpSink::new(otlp)?));
+        }
+        let config = WriterConfig {
+            failure_mode: if settings.fail_closed {
+                FailureMode::FailClosed
+            } else {
+                FailureMode::FailOpen
+            },
+            ..WriterConfig::default()
+        };
+        let (writer, task) =
+            AuditWriter::spawn(Arc::new(StoreLog(store.clone())), signer, config, sinks);
+        let recorder = Self {
+            writer,
+            digest,
+            refusals: RefusalLimiter::new(RefusalLimits::default()),
+            anchors,
+        };
+        Ok((recorder, task))
     }
 }
 

@@ -613,7 +613,6 @@ async fn metrics(
         return refusal(StatusCode::FORBIDDEN, "metrics are served only on loopback");
     }
     use std::fmt::Write as _;
-    let audit = gateway.audit.stats();
     let mut text = String::new();
     let mut gauge = |name: &str, help: &str, value: String| {
         let _ = writeln!(
@@ -621,36 +620,54 @@ async fn metrics(
             "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
         );
     };
-    gauge(
-        "gatehouse_audit_queue_depth",
-        "Receipts waiting to be written.",
-        audit.queue_depth.to_string(),
-    );
-    gauge(
-        "gatehouse_audit_healthy",
-        "1 while receipts are being written.",
-        u8::from(audit.healthy).to_string(),
-    );
-    gauge(
-        "gatehouse_audit_appended_total",
-        "Receipts written.",
-        audit.appended.to_string(),
-    );
-    gauge(
-        "gatehouse_audit_failed_appends_total",
-        "Batches that could not be written.",
-        audit.failed_appends.to_string(),
-    );
-    gauge(
-        "gatehouse_audit_unrecorded_total",
-        "Receipts not written (fail-open).",
-        audit.unrecorded.to_string(),
-    );
-    gauge(
-        "gatehouse_audit_checkpoints_total",
-        "Signed checkpoints written.",
-        audit.checkpoints.to_string(),
-    );
+    // Where receipts are off there is no writer, and no audit series.
+    if let Some(audit) = gateway.audit.stats() {
+        let series = [
+            (
+                "gatehouse_audit_queue_depth",
+                "Receipts waiting to be written.",
+                u64::try_from(audit.queue_depth).unwrap_or(u64::MAX),
+            ),
+            (
+                "gatehouse_audit_healthy",
+                "1 while receipts are being written.",
+                u64::from(audit.healthy),
+            ),
+            (
+                "gatehouse_audit_appended_total",
+                "Receipts written.",
+                audit.appended,
+            ),
+            (
+                "gatehouse_audit_failed_appends_total",
+                "Batches that could not be written.",
+                audit.failed_appends,
+            ),
+            (
+                "gatehouse_audit_unrecorded_total",
+                "Receipts not written (fail-open).",
+                audit.unrecorded,
+            ),
+            (
+                "gatehouse_audit_checkpoints_total",
+                "Signed checkpoints written.",
+                audit.checkpoints,
+            ),
+            (
+                "gatehouse_audit_export_dropped_total",
+                "Receipts left out of an export sink's copy because its queue was full.",
+                audit.export_dropped,
+            ),
+            (
+                "gatehouse_audit_export_failures_total",
+                "Batches an export sink (file, stdout, OTLP) failed to write.",
+                audit.export_failures,
+            ),
+        ];
+        for (name, help, value) in series {
+            gauge(name, help, value.to_string());
+        }
+    }
     gauge(
         "gatehouse_sessions",
         "Open legacy client sessions.",

@@ -17,6 +17,7 @@ mod http_api;
 pub mod identity;
 mod listen;
 pub mod oauth;
+pub mod otlp;
 mod pages;
 mod parked;
 pub mod policy;
@@ -76,7 +77,10 @@ impl Gateway {
             audit,
             credentials,
             store,
-            retention: config.audit_retention,
+            retention: match &config.audit {
+                gatehouse_config::AuditSettings::Receipts(receipts) => receipts.retention,
+                gatehouse_config::AuditSettings::Off => None,
+            },
             streams: revocation::StreamRegistry::default(),
             sessions: SessionTable::new(config.gateway.session_idle),
             settings: config.gateway.clone(),

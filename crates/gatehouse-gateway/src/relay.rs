@@ -66,7 +66,7 @@ impl Gateway {
             arguments: call.message.pointer("/params/arguments"),
             credential,
         };
-        let intent = self.audit.begin(&call.trail, facts).await?;
+        let record = self.audit.begin(&call.trail, facts).await?;
         let result = self
             .relay_rounds(route, message, call, headers)
             .await
@@ -95,7 +95,7 @@ impl Gateway {
             Err(_) => (Outcome::UpstreamError, Some(ErrorSource::Gateway)),
         };
         self.audit
-            .complete(&call.trail, intent, outcome, source)
+            .complete(&call.trail, record, outcome, source)
             .await;
         result
     }

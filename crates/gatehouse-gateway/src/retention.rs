@@ -54,18 +54,15 @@ pub async fn prune_receipts_before(
 /// Prunes receipts older than `keep` now and every [`PRUNE_EVERY`], until aborted.
 pub(crate) async fn prune_periodically(gateway: Arc<Gateway>, keep: Duration) {
     let longest_call = longest_call(&gateway.settings);
+    let Some(signer) = gateway.audit.anchor_signer() else {
+        return;
+    };
     let mut tick = tokio::time::interval(PRUNE_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         let before = Timestamp::now().saturating_sub(keep);
-        let pruned = prune_receipts_before(
-            &gateway.store,
-            gateway.audit.anchor_signer(),
-            before,
-            longest_call,
-        )
-        .await;
+        let pruned = prune_receipts_before(&gateway.store, signer, before, longest_call).await;
         report(&pruned, before);
     }
 }

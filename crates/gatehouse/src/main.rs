@@ -260,14 +260,12 @@ async fn serve(path: &Path, listen: Option<std::net::SocketAddr>) -> Result<()> 
     if matches!(policy, gatehouse_gateway::policy::PolicyGate::Open) {
         tracing::warn!("no [auth] and no grants: every caller may see and call every tool");
     }
-    let (audit, audit_task) = gatehouse_gateway::audit::Audit::open(
-        &store,
-        &base,
-        config.audit_fail_closed,
-        config.audit_export.as_deref(),
-    )
-    .await
-    .map_err(|problem| anyhow::anyhow!("audit: {problem}"))?;
+    let (audit, audit_task) = gatehouse_gateway::audit::Audit::open(&store, &base, &config.audit)
+        .await
+        .map_err(|problem| anyhow::anyhow!("audit: {problem}"))?;
+    if audit_task.is_none() {
+        tracing::warn!("[audit] enabled = false: no receipts are written");
+    }
     // Each person's OAuth grant is sealed in the vault, so such servers need a key.
     let grants_per_person = config.servers.iter().any(|server| {
         server
@@ -300,9 +298,10 @@ async fn serve(path: &Path, listen: Option<std::net::SocketAddr>) -> Result<()> 
     served?;
     // The writer appends what is queued and signs a final checkpoint once its handles are
     // gone; a task still holding one must not keep the process from ending.
-    if tokio::time::timeout(std::time::Duration::from_secs(5), audit_task.join())
-        .await
-        .is_err()
+    if let Some(audit_task) = audit_task
+        && tokio::time::timeout(std::time::Duration::from_secs(5), audit_task.join())
+            .await
+            .is_err()
     {
         tracing::warn!("the audit writer did not finish within 5 s");
     }

@@ -2,7 +2,8 @@
 //! is forwarded, a crash mid-call leaves an `unknown` outcome that still verifies, when the log
 //! cannot be written the gateway refuses calls with 503 and forwards nothing, pruning (by the
 //! operator or by retention) leaves a chain that verifies from a signed anchor, and a flood of
-//! refusals costs a bounded number of receipts whose counts add up.
+//! refusals costs a bounded number of receipts whose counts add up. Receipts reach an
+//! OpenTelemetry collector as log records, and a collector that is down fails no call.
 //!
 //! Every scenario that does not depend on SQLite's file locking runs twice: on the default
 //! SQLite file and on a PostgreSQL schema of its own (see `support::TestStore`).
@@ -16,8 +17,15 @@
 mod support;
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value};
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
+use prost::Message as _;
 use serde_json::{Value, json};
 use support::{Gateway, TestStore, demo_server, keyed_config, run_cli};
 
@@ -699,4 +707,262 @@ fn retention(store: &TestStore) {
         ok && exported.contains(r#"{"seq":6,"head_hash""#),
         "{exported}{err}"
     );
+}
+/// What a test collector was sent: log records, and the resource attributes as `key=value`.
+#[derive(Default)]
+struct Received {
+    records: Mutex<Vec<LogRecord>>,
+    resources: Mutex<Vec<String>>,
+}
+
+/// An OTLP/HTTP collector on 127.0.0.1 that keeps every log record posted to `/v1/logs`;
+/// it stops when dropped.
+struct Collector {
+    url: String,
+    received: Arc<Received>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl Collector {
+    fn start() -> Self {
+        let received = Arc::new(Received::default());
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let state = Arc::clone(&received);
+        runtime.spawn(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            let app = axum::Router::new()
+                .route("/v1/logs", axum::routing::post(Self::receive))
+                .with_state(state);
+            axum::serve(listener, app).await.unwrap();
+        });
+        Self {
+            url,
+            received,
+            _runtime: runtime,
+        }
+    }
+
+    async fn receive(
+        axum::extract::State(received): axum::extract::State<Arc<Received>>,
+        headers: axum::http::HeaderMap,
+        body: axum::body::Bytes,
+    ) -> (axum::http::StatusCode, Vec<u8>) {
+        assert_eq!(
+            headers.get("content-type").unwrap(),
+            "application/x-protobuf"
+        );
+        assert_eq!(headers.get("x-collector-key").unwrap(), "test-key");
+        let Ok(request) = ExportLogsServiceRequest::decode(body) else {
+            return (axum::http::StatusCode::BAD_REQUEST, Vec::new());
+        };
+        for resource_logs in request.resource_logs {
+            for attribute in resource_logs.resource.unwrap_or_default().attributes {
+                received.resources.lock().unwrap().push(format!(
+                    "{}={}",
+                    attribute.key,
+                    text(attribute.value)
+                ));
+            }
+            for scope_logs in resource_logs.scope_logs {
+                received
+                    .records
+                    .lock()
+                    .unwrap()
+                    .extend(scope_logs.log_records);
+            }
+        }
+        let answer = ExportLogsServiceResponse::default().encode_to_vec();
+        (axum::http::StatusCode::OK, answer)
+    }
+
+    fn records(&self) -> Vec<LogRecord> {
+        self.received.records.lock().unwrap().clone()
+    }
+
+    fn resources(&self) -> Vec<String> {
+        self.received.resources.lock().unwrap().clone()
+    }
+}
+
+/// A string or integer attribute value as text.
+fn text(value: Option<AnyValue>) -> String {
+    match value.and_then(|value| value.value) {
+        Some(any_value::Value::StringValue(text)) => text,
+        Some(any_value::Value::IntValue(number)) => number.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn attribute(record: &LogRecord, key: &str) -> Option<String> {
+    record
+        .attributes
+        .iter()
+        .find(|attribute| attribute.key == key)
+        .map(|attribute| text(attribute.value.clone()))
+}
+
+/// The receipt lines of `gatehouse audit export` (checkpoint lines left out).
+fn exported_receipts(gateway: &Gateway) -> Vec<Value> {
+    let (ok, out, err) = run_cli(gateway.dir(), &["audit", "export"]);
+    assert!(ok, "{err}");
+    out.lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .filter(|line| line.get("receipt").is_some())
+        .collect()
+}
+
+fn echo(gateway: &Gateway, tool: &str) -> u16 {
+    gateway
+        .modern(
+            "tools/call",
+            json!({"name": tool, "arguments": {"text": "hello"}}),
+        )
+        .status
+}
+
+fn metric(gateway: &Gateway, name: &str) -> Option<u64> {
+    let base = gateway.url.trim_end_matches("/mcp");
+    let metrics = reqwest::blocking::get(format!("{base}/metrics"))
+        .unwrap()
+        .text()
+        .unwrap();
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{name} ")))
+        .and_then(|value| value.trim().parse().ok())
+}
+
+#[test]
+fn every_receipt_reaches_an_otlp_collector_as_a_log_record_matching_the_store() {
+    const CALLS: usize = 5;
+    let collector = Collector::start();
+    let audit = format!(
+        "[audit]\notlp_endpoint = {:?}\notlp_headers = {{ x-collector-key = \"test-key\" }}\n",
+        collector.url
+    );
+    let gateway = Gateway::start_with("", &format!("{audit}\n{}", demo_server("demo")));
+    for _ in 0..CALLS {
+        assert_eq!(echo(&gateway, "demo__echo"), 200);
+    }
+    // A call the gateway refuses itself: its decision receipt is an error.
+    echo(&gateway, "demo__no_such_tool");
+    // A completion is written after the answer; wait until every intent has one and the
+    // collector has a record for every receipt in the store.
+    let mut stored = Vec::new();
+    let complete = gateway.eventually(Duration::from_secs(20), || {
+        stored = exported_receipts(&gateway);
+        let kinds = |kind: &str| stored.iter().filter(|line| line["kind"] == kind).count();
+        kinds("intent") == kinds("completion") && collector.records().len() == stored.len()
+    });
+    assert!(
+        complete,
+        "{} records for {} receipts: {stored:#?}",
+        collector.records().len(),
+        stored.len()
+    );
+    // An intent and a completion per call, and the refusal's receipts.
+    assert!(stored.len() > 2 * CALLS, "{stored:?}");
+    let records = collector.records();
+    assert_eq!(records.len(), stored.len());
+    for (record, line) in records.iter().zip(&stored) {
+        let receipt = &line["receipt"];
+        assert_eq!(
+            attribute(record, "gatehouse.audit.seq"),
+            Some(line["seq"].to_string())
+        );
+        assert_eq!(
+            attribute(record, "gatehouse.audit.hash").as_deref(),
+            line["hash"].as_str()
+        );
+        assert_eq!(
+            attribute(record, "gatehouse.request.id").as_deref(),
+            receipt["request_id"].as_str()
+        );
+        assert_eq!(
+            attribute(record, "gatehouse.decision").as_deref(),
+            receipt["decision"]["verdict"].as_str()
+        );
+        assert_eq!(
+            attribute(record, "gatehouse.outcome").as_deref(),
+            receipt["outcome"].as_str()
+        );
+        let body: Value = serde_json::from_str(&text(record.body.clone())).unwrap();
+        assert_eq!(body["receipt"], *receipt);
+        let went_well = receipt["decision"]["verdict"] == "allow"
+            && (receipt["outcome"].is_null() || receipt["outcome"] == "ok");
+        let expected = if went_well { "INFO" } else { "WARN" };
+        assert_eq!(record.severity_text, expected, "{receipt}");
+    }
+    let echoed = records
+        .iter()
+        .filter(|record| attribute(record, "gatehouse.target").as_deref() == Some("demo__echo"))
+        .filter(|record| attribute(record, "gatehouse.server").as_deref() == Some("demo"))
+        .count();
+    assert_eq!(echoed, 2 * CALLS);
+    let completion = records
+        .iter()
+        .find(|record| attribute(record, "gatehouse.audit.kind").as_deref() == Some("completion"))
+        .unwrap();
+    assert!(attribute(completion, "gatehouse.latency_us").is_some());
+    assert!(
+        records.iter().any(|record| record.severity_text == "WARN"),
+        "the refused call is a warning: {stored:#?}"
+    );
+    assert!(
+        collector
+            .resources()
+            .contains(&"service.name=gatehouse".to_owned())
+    );
+    assert_eq!(
+        metric(&gateway, "gatehouse_audit_export_failures_total"),
+        Some(0)
+    );
+}
+
+#[test]
+fn a_collector_that_is_down_fails_no_call_and_its_failures_are_counted() {
+    const CALLS: usize = 5;
+    // A port nothing listens on any more.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let audit = format!("[audit]\notlp_endpoint = {endpoint:?}\n");
+    let gateway = Gateway::start_with("", &format!("{audit}\n{}", demo_server("demo")));
+    for _ in 0..CALLS {
+        assert_eq!(echo(&gateway, "demo__echo"), 200);
+    }
+    let counted = gateway.eventually(Duration::from_secs(20), || {
+        metric(&gateway, "gatehouse_audit_export_failures_total").is_some_and(|n| n > 0)
+    });
+    assert!(counted, "export failures were not counted");
+    assert!(gateway.log().contains("audit export failed"));
+    // Every call's intent and completion are in the store (a completion is written after the
+    // answer, so wait for the last one).
+    let recorded = gateway.eventually(Duration::from_secs(20), || {
+        exported_receipts(&gateway).len() == 2 * CALLS
+    });
+    assert!(recorded, "{:?}", exported_receipts(&gateway));
+    let (ok, out, err) = run_cli(gateway.dir(), &["audit", "verify"]);
+    assert!(ok && out.contains("intact"), "{out}{err}");
+}
+
+#[test]
+fn with_receipts_off_calls_are_served_and_nothing_is_recorded() {
+    let gateway = Gateway::start_with(
+        "",
+        &format!("[audit]\nenabled = false\n\n{}", demo_server("demo")),
+    );
+    for _ in 0..3 {
+        assert_eq!(echo(&gateway, "demo__echo"), 200);
+    }
+    assert!(exported_receipts(&gateway).is_empty());
+    assert_eq!(metric(&gateway, "gatehouse_audit_appended_total"), None);
+    assert!(!gateway.dir().join("audit-signing-key.json").exists());
 }

@@ -69,8 +69,8 @@ pub struct WriterConfig {
     pub checkpoint_every: u64,
     /// ...or this long after the first receipt not yet covered by one.
     pub checkpoint_interval: Duration,
-    /// How many appended batches may wait for the export sinks before batches are dropped
-    /// from export (never from the log).
+    /// How many appended batches may wait for each export sink before batches are dropped
+    /// from its export (never from the log).
     pub export_queue_capacity: usize,
 }
 
@@ -130,7 +130,8 @@ pub struct WriterStats {
     pub checkpoints: u64,
     /// Checkpoints that could not be stored.
     pub checkpoint_failures: u64,
-    /// Receipts left out of export because the export queue was full.
+    /// Receipts left out of export because a sink's export queue was full, counted once per
+    /// sink.
     pub export_dropped: u64,
     /// Export batches a sink failed to write.
     pub export_failures: u64,

@@ -1,5 +1,5 @@
 use crate::edit::{NewServer, add_server, remove_server};
-use crate::{ServerName, Transport, parse, starter_config};
+use crate::{AuditSettings, ServerName, Transport, parse, starter_config};
 
 /// Parses `text` and renders either a summary of the servers or the problems found.
 fn check(text: &str) -> String {
@@ -101,9 +101,104 @@ fn table_of_configurations() {
     }
 }
 
+/// Parses `[audit]` text and renders the audit settings, or the problems found.
+fn check_audit(text: &str) -> String {
+    match parse(text) {
+        Ok(config) => match config.audit {
+            AuditSettings::Off => "off".to_owned(),
+            AuditSettings::Receipts(receipts) => {
+                let mut line = format!("receipts fail_closed={}", receipts.fail_closed);
+                if let Some(export) = &receipts.export {
+                    line.push_str(&format!(" export={export}"));
+                }
+                if let Some(otlp) = &receipts.otlp {
+                    line.push_str(&format!(
+                        " otlp={} headers={:?}",
+                        otlp.logs_url, otlp.headers
+                    ));
+                }
+                line
+            }
+        },
+        Err(error) => error
+            .problems
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n"),
+    }
+}
+
+#[test]
+fn table_of_audit_settings() {
+    let cases: &[(&str, &str)] = &[
+        ("", "receipts fail_closed=true"),
+        (
+            "[audit]\nfailure_mode = \"open\"\nexport = \"stdout\"\n",
+            "receipts fail_closed=false export=stdout",
+        ),
+        (
+            "[audit]\nfailure_mode = \"sometimes\"\n",
+            "line 2: audit.failure_mode: `sometimes` is not `closed` or `open`",
+        ),
+        (
+            "[audit]\notlp_endpoint = \"http://collector:4318\"\n",
+            "receipts fail_closed=true otlp=http://collector:4318/v1/logs headers={}",
+        ),
+        (
+            "[audit]\notlp_endpoint = \"https://otel.example.com/otlp/\"\notlp_headers = { api-key = \"k\" }\n",
+            "receipts fail_closed=true otlp=https://otel.example.com/otlp/v1/logs headers={\"api-key\": \"k\"}",
+        ),
+        (
+            "[audit]\notlp_endpoint = \"http://127.0.0.1:4318/v1/logs\"\n",
+            "receipts fail_closed=true otlp=http://127.0.0.1:4318/v1/logs headers={}",
+        ),
+        (
+            "[audit]\notlp_endpoint = \"collector:4317\"\n",
+            "line 2: audit.otlp_endpoint: `collector:4317` must start with http:// or https:// (OTLP over HTTP; gRPC is not supported)",
+        ),
+        (
+            "[audit]\notlp_endpoint = \"localhost\"\n",
+            "line 2: audit.otlp_endpoint: `localhost` is not a URL (relative URL without a base); give the collector's OTLP/HTTP address, such as `http://127.0.0.1:4318`",
+        ),
+        (
+            "[audit]\notlp_endpoint = \"http://user:secret@collector:4318\"\n",
+            "line 2: audit.otlp_endpoint: `http://user:secret@collector:4318` must not hold credentials; put them in `otlp_headers`",
+        ),
+        (
+            "[audit]\notlp_endpoint = \"http://collector:4318/?x=1\"\n",
+            "line 2: audit.otlp_endpoint: `http://collector:4318/?x=1` must not have a query or fragment",
+        ),
+        (
+            "[audit]\notlp_headers = { \"bad header\" = \"x\" }\n",
+            "line 2: audit.otlp_headers: applies only with `otlp_endpoint`\nline 2: audit.otlp_headers.bad header: `bad header` is not a valid HTTP header",
+        ),
+        ("[audit]\nenabled = false\n", "off"),
+        ("[audit]\nenabled = true\n", "receipts fail_closed=true"),
+        (
+            "[audit]\nenabled = false\nexport = \"stdout\"\n",
+            "line 2: audit.enabled: is false, so `failure_mode`, `export`, `otlp_endpoint` and `retain_days` would have nothing to act on; remove them or the `enabled` line",
+        ),
+        (
+            "[auth]\nresource_url = \"https://x/mcp\"\n[audit]\nenabled = false\n",
+            "line 4: audit.enabled: receipts can be turned off only on a gateway with no [auth], no [[grant]] and no [policy] files: every decision about who may call what is recorded",
+        ),
+        (
+            "[[grant]]\nid = \"g\"\n[audit]\nenabled = false\n",
+            "line 4: audit.enabled: receipts can be turned off only on a gateway with no [auth], no [[grant]] and no [policy] files: every decision about who may call what is recorded",
+        ),
+    ];
+    for (input, expected) in cases {
+        assert_eq!(check_audit(input), *expected, "input:\n{input}");
+    }
+}
+
 #[test]
 fn retention_is_kept_in_days() {
-    let keep = |text: &str| parse(text).unwrap().audit_retention;
+    let keep = |text: &str| match parse(text).unwrap().audit {
+        crate::AuditSettings::Receipts(receipts) => receipts.retention,
+        crate::AuditSettings::Off => None,
+    };
     assert_eq!(keep(""), None);
     assert_eq!(
         keep("[audit]\nretain_days = 30\n"),

@@ -1,13 +1,15 @@
 //! `gatehouse-bench`: the runner behind `scripts/bench`. `all` measures the direct baseline,
 //! Gatehouse and the other gateways side by side in one invocation and prints one Markdown
-//! report; `backends` measures backends on demand; `canned` serves the canned responder that
-//! `all` uses to measure the load generator's own ceiling.
+//! report; `backends` measures backends on demand; `audit` measures what audit receipts cost,
+//! in SQLite and in PostgreSQL; `canned` serves the canned responder that `all` uses to
+//! measure the load generator's own ceiling.
 //!
 //! Everything it starts listens on 127.0.0.1 only, on a port the system picked, and is ended
 //! by its process id before the runner exits.
 
 #![forbid(unsafe_code)]
 
+mod audit;
 mod backends;
 mod machine;
 mod peers;
@@ -45,6 +47,9 @@ enum Command {
     All(AllArgs),
     /// Backends on demand: many stdio servers, a few sessions; processes, memory, cold calls.
     Backends(BackendsArgs),
+    /// Audit receipts: receipts written per second in SQLite and PostgreSQL, and the latency
+    /// and throughput of a gateway with receipts against one without.
+    Audit(AuditArgs),
     /// Serve the canned responder on 127.0.0.1 and print its URL.
     #[command(hide = true)]
     Canned,
@@ -85,6 +90,38 @@ struct AllArgs {
     /// Leave out the other gateways.
     #[arg(long)]
     skip_peers: bool,
+    /// Also write every figure as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct AuditArgs {
+    #[command(flatten)]
+    paths: Paths,
+    /// Length of each measured load, in seconds.
+    #[arg(long, default_value_t = 4.0)]
+    seconds: f64,
+    /// Calls per measured load, at most.
+    #[arg(long, default_value_t = 2_000_000)]
+    calls: u64,
+    /// Worker threads of the load generator.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// The protocol era spoken.
+    #[arg(long, default_value = "2026-07-28")]
+    era: gatehouse_bench::Era,
+    /// A PostgreSQL server for the store (`postgres://...`); without it the PostgreSQL rows
+    /// are left out.
+    #[arg(long, env = "GATEHOUSE_BENCH_POSTGRES_URL", hide_env_values = true)]
+    postgres: Option<String>,
+    /// The PostgreSQL server's data folder, whose `postmaster.pid` names the process whose
+    /// CPU time is measured.
+    #[arg(long)]
+    postgres_data: Option<PathBuf>,
+    /// Why there is no PostgreSQL server, for the report.
+    #[arg(long, default_value = "no server given (--postgres)")]
+    postgres_missing: String,
     /// Also write every figure as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -138,6 +175,30 @@ fn run(cli: Cli) -> Result<()> {
                     .with_context(|| format!("cannot write {}", path.display()))?;
             }
             println!("{}", table::render(&results));
+            Ok(())
+        }
+        Command::Audit(args) => {
+            let ctx = context(&args.paths)?;
+            let settings = audit::AuditSettings {
+                shape: scenarios::LoadShape {
+                    seconds: args.seconds,
+                    calls: args.calls,
+                    threads: args.threads,
+                },
+                era: args.era,
+                postgres: args.postgres.ok_or(args.postgres_missing),
+                postgres_pid: args
+                    .postgres_data
+                    .as_deref()
+                    .and_then(audit::postmaster_pid),
+            };
+            let results = audit::run_audit(&ctx, &settings, Machine::describe(), now())?;
+            if let Some(path) = &args.json {
+                let json = serde_json::to_string_pretty(&results)?;
+                std::fs::write(path, json)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
+            println!("{}", audit::render(&results));
             Ok(())
         }
         Command::Backends(args) => {

@@ -53,6 +53,28 @@ pub struct Settings {
     pub skip_peers: bool,
 }
 
+impl Settings {
+    /// How each load cell runs.
+    pub fn shape(&self) -> LoadShape {
+        LoadShape {
+            seconds: self.seconds,
+            calls: self.calls,
+            threads: self.threads,
+        }
+    }
+}
+
+/// How one `mcp-load` run is shaped.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadShape {
+    /// Length of the measured load, in seconds.
+    pub seconds: f64,
+    /// Calls, at most.
+    pub calls: u64,
+    /// Worker threads of `mcp-load`.
+    pub threads: usize,
+}
+
 /// The figures of one load cell.
 #[derive(Debug, Clone, Serialize)]
 pub struct Cell {
@@ -458,10 +480,24 @@ fn run_loads(
                 },
                 Ok(()) => {
                     if let Some(direct) = baseline.filter(|direct| direct.speaks(*era)) {
-                        paired =
-                            load_cell(ctx, settings, &direct.running, *era, clients, DIRECT).ok();
+                        paired = load_cell(
+                            ctx,
+                            &settings.shape(),
+                            &direct.running,
+                            *era,
+                            clients,
+                            DIRECT,
+                        )
+                        .ok();
                     }
-                    match load_cell(ctx, settings, &prepared.running, *era, clients, label) {
+                    match load_cell(
+                        ctx,
+                        &settings.shape(),
+                        &prepared.running,
+                        *era,
+                        clients,
+                        label,
+                    ) {
                         Ok(cell) => Outcome::Measured(cell),
                         Err(error) => Outcome::Unavailable {
                             reason: format!("{error:#}"),
@@ -495,9 +531,9 @@ fn run_loads(
 
 /// Runs `mcp-load` once, in its own process, reads its JSON line, and charges the CPU time
 /// the target used meanwhile to the calls made.
-fn load_cell(
+pub fn load_cell(
     ctx: &Context,
-    settings: &Settings,
+    settings: &LoadShape,
     running: &Running,
     era: Era,
     clients: usize,

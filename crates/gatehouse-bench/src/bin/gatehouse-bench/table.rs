@@ -30,9 +30,10 @@ pub fn render(results: &Results) -> String {
         results.settings.calls,
     ));
     out.push_str(&format!(
-        "Gatehouse rows: audit receipts are always on (an intent receipt durable in the SQLite \
-         store `gatehouse.db` beside the configuration before each call is forwarded, a \
-         completion receipt after it, fail-closed). \"anonymous\" rows have no `[auth]` and no \
+        "Gatehouse rows: audit receipts are on (an intent receipt durable in the SQLite store \
+         `gatehouse.db` beside the configuration before each call is forwarded, a completion \
+         receipt after it, fail-closed; `scripts/bench audit` measures them against receipts \
+         off). \"anonymous\" rows have no `[auth]` and no \
          grants, so no key is checked and no grant is matched. \"{GOVERNED_HTTP}\" and its stdio \
          twin add the governance path: every request carries an API key issued by `gatehouse \
          key issue` (`Authorization: Bearer gh_…`), and each call is decided by the policy \
@@ -214,7 +215,7 @@ fn per_session_ratio(f: &MemoryFigures, d: &MemoryFigures) -> String {
     }
 }
 
-fn ratio(value: f64, base: f64) -> String {
+pub(crate) fn ratio(value: f64, base: f64) -> String {
     if base > 0.0 {
         format!("{:.2}×", value / base)
     } else {
@@ -222,7 +223,7 @@ fn ratio(value: f64, base: f64) -> String {
     }
 }
 
-fn added(value: f64, base: f64) -> String {
+pub(crate) fn added(value: f64, base: f64) -> String {
     let delta = value - base;
     let sign = if delta < 0.0 { "−" } else { "+" };
     format!("{sign}{}", format_micros(delta.abs()))
@@ -237,12 +238,12 @@ fn mib_pair(own_kib: u64, children_kib: u64) -> String {
     }
 }
 
-fn dash() -> String {
+pub(crate) fn dash() -> String {
     "—".to_owned()
 }
 
 /// A Markdown table padded so it also reads well in a terminal.
-fn markdown(header: &[&str], rows: &[Vec<String>]) -> String {
+pub(crate) fn markdown(header: &[&str], rows: &[Vec<String>]) -> String {
     let width = |text: &str| text.chars().count();
     let mut widths: Vec<usize> = header.iter().map(|h| width(h)).collect();
     for row in rows {
@@ -293,12 +294,12 @@ fn markdown(header: &[&str], rows: &[Vec<String>]) -> String {
 
 /// Numbered reasons, each given once.
 #[derive(Default)]
-struct Footnotes {
+pub(crate) struct Footnotes {
     reasons: Vec<String>,
 }
 
 impl Footnotes {
-    fn mark(&mut self, reason: &str) -> String {
+    pub(crate) fn mark(&mut self, reason: &str) -> String {
         let reason = reason.lines().next().unwrap_or(reason).trim();
         let reason: String = reason.chars().take(300).collect();
         let index = match self.reasons.iter().position(|r| *r == reason) {
@@ -311,7 +312,7 @@ impl Footnotes {
         format!(" [{}]", index + 1)
     }
 
-    fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut out = String::new();
         if !self.reasons.is_empty() {
             out.push('\n');

@@ -131,7 +131,8 @@ impl Context {
 
     /// Starts Gatehouse with `servers` demo servers named `prefix01`, `prefix02`, ... (or
     /// just `demo` when there is one), all reached the same way, anonymous (no `[auth]`, no
-    /// grants). Audit receipts cannot be turned off, so they are written here too.
+    /// grants). Audit receipts are on (the default), in the SQLite store beside the
+    /// configuration.
     pub fn start_gatehouse(
         &self,
         name: &str,
@@ -141,6 +142,22 @@ impl Context {
         let folder = self.fresh_folder(name)?;
         let server_names = server_names(servers);
         let mut config = String::from("[gateway]\nlisten = \"127.0.0.1:0\"\n");
+        config.push_str(&self.servers_config(&server_names, upstream));
+        let config_path = write_config(&folder, &config)?;
+        self.serve(name, &config_path, &server_names[0], Vec::new())
+    }
+
+    /// Starts an anonymous Gatehouse (no `[auth]`, no grants) in front of one demo server,
+    /// with `extra` (an `[audit]` or `[store]` table) added to its configuration.
+    pub fn start_anonymous_with(
+        &self,
+        name: &str,
+        upstream: &Upstream<'_>,
+        extra: &str,
+    ) -> Result<Running> {
+        let folder = self.fresh_folder(name)?;
+        let server_names = server_names(1);
+        let mut config = format!("[gateway]\nlisten = \"127.0.0.1:0\"\n\n{extra}");
         config.push_str(&self.servers_config(&server_names, upstream));
         let config_path = write_config(&folder, &config)?;
         self.serve(name, &config_path, &server_names[0], Vec::new())
