@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,22 +144,45 @@ args = []
 """
 
 
+def gatehouse_cli(config: Path, *args: str, stdin: str | None = None) -> str:
+    """Runs `gatehouse --config CONFIG ARGS`, which must succeed; returns its stdout and stderr."""
+    done = subprocess.run(
+        [str(GATEHOUSE), "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        input=stdin,
+    )
+    assert done.returncode == 0, f"gatehouse {' '.join(args)}: {done.stdout}{done.stderr}"
+    return done.stdout + done.stderr
+
+
+@contextmanager
+def serving(
+    request: pytest.FixtureRequest, config: Path, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, ManagedProcess]]:
+    """A gateway on `config` (its folder holds the logs), stopped by pid at the end: its URL and process."""
+    process = ManagedProcess(
+        "gatehouse",
+        [str(GATEHOUSE), "serve", "--config", str(config)],
+        log_dir=config.parent,
+        env=env or child_env(),
+        cwd=config.parent,
+    )
+    request.node.gatehouse_processes = [process]
+    try:
+        match = process.wait_for_line(LISTENING_LINE, STARTUP_TIMEOUT_SECONDS)
+        yield match.group(1), process
+    finally:
+        process.stop()
+
+
 @pytest.fixture
 def gateway(request: pytest.FixtureRequest, tmp_path: Path, everything_http: EverythingHttp) -> Iterator[Gateway]:
     """A gateway of its own for one test, started from target/debug and stopped by pid."""
     env_marker = secrets.token_hex(8)
     config_path = tmp_path / "gatehouse.toml"
     config_path.write_text(gateway_config(everything_http.url, env_marker))
-    process = ManagedProcess(
-        "gatehouse",
-        [str(GATEHOUSE), "serve", "--config", str(config_path)],
-        log_dir=tmp_path,
-        env=child_env(),
-        cwd=tmp_path,
-    )
-    request.node.gatehouse_processes = [process]
-    try:
-        match = process.wait_for_line(LISTENING_LINE, STARTUP_TIMEOUT_SECONDS)
-        yield Gateway(url=match.group(1), process=process, config_path=config_path, env_marker=env_marker)
-    finally:
-        process.stop()
+    with serving(request, config_path) as (url, process):
+        yield Gateway(url=url, process=process, config_path=config_path, env_marker=env_marker)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,12 +24,11 @@ import pytest
 import scenarios
 from conftest import (
     EVERYTHING_JS,
-    GATEHOUSE,
-    LISTENING_LINE,
     NODE,
-    STARTUP_TIMEOUT_SECONDS,
     EverythingHttp,
     child_env,
+    gatehouse_cli,
+    serving,
     toml_string,
 )
 from processes import ManagedProcess
@@ -51,16 +49,7 @@ class VaultedGateway:
 
 
 def cli(config: Path, *args: str, stdin: str | None = None) -> str:
-    done = subprocess.run(
-        [str(GATEHOUSE), "--config", str(config), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        input=stdin,
-    )
-    assert done.returncode == 0, f"gatehouse {' '.join(args)}: {done.stdout}{done.stderr}"
-    return done.stdout + done.stderr
+    return gatehouse_cli(config, *args, stdin=stdin)
 
 
 @pytest.fixture
@@ -86,15 +75,8 @@ headers = {{ Authorization = "Bearer {{secret:canary}}" }}
     cli(config, "secret", "set", "canary", "--description", "e2e canary", stdin=f"{canary}\n")
     env = child_env()
     env["GATEHOUSE_LOG"] = "trace"
-    process = ManagedProcess(
-        "gatehouse", [str(GATEHOUSE), "serve", "--config", str(config)], log_dir=tmp_path, env=env, cwd=tmp_path
-    )
-    request.node.gatehouse_processes = [process]
-    try:
-        match = process.wait_for_line(LISTENING_LINE, STARTUP_TIMEOUT_SECONDS)
-        yield VaultedGateway(url=match.group(1), config=config, folder=tmp_path, process=process, canary=canary)
-    finally:
-        process.stop()
+    with serving(request, config, env) as (url, process):
+        yield VaultedGateway(url=url, config=config, folder=tmp_path, process=process, canary=canary)
 
 
 def connect(gateway: VaultedGateway, mode: str) -> scenarios.Connect:
@@ -200,15 +182,8 @@ env = {{ UPSTREAM_TOKEN = "{{user_secret:tok}}" }}
         cli(config, "user", "add", user)
         keys[user] = cli(config, "key", "issue", user).splitlines()[1].strip()
         cli(config, "secret", "set", "--user", user, "tok", stdin=f"{user}-{secrets.token_hex(8)}\n")
-    process = ManagedProcess(
-        "gatehouse", [str(GATEHOUSE), "serve", "--config", str(config)], log_dir=tmp_path, env=child_env(), cwd=tmp_path
-    )
-    request.node.gatehouse_processes = [process]
-    try:
-        match = process.wait_for_line(LISTENING_LINE, STARTUP_TIMEOUT_SECONDS)
-        yield match.group(1), keys, config
-    finally:
-        process.stop()
+    with serving(request, config) as (url, _process):
+        yield url, keys, config
 
 
 @MODES

@@ -5,7 +5,6 @@ back as a clear JSON-RPC error without reaching server-everything.
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -18,8 +17,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
 import scenarios
-from conftest import EVERYTHING_JS, GATEHOUSE, LISTENING_LINE, NODE, STARTUP_TIMEOUT_SECONDS, child_env, toml_string
-from processes import ManagedProcess
+from conftest import EVERYTHING_JS, NODE, gatehouse_cli, serving, toml_string
 
 pytestmark = pytest.mark.anyio
 
@@ -53,11 +51,7 @@ class GovernedGateway:
 
 
 def cli(config: Path, *args: str) -> str:
-    done = subprocess.run(
-        [str(GATEHOUSE), "--config", str(config), *args], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert done.returncode == 0, f"gatehouse {' '.join(args)}: {done.stdout}{done.stderr}"
-    return done.stdout
+    return gatehouse_cli(config, *args)
 
 
 @pytest.fixture
@@ -85,15 +79,8 @@ args = [{toml_string(str(EVERYTHING_JS))}, "stdio"]
         keys[user] = cli(config, "key", "issue", user).splitlines()[1].strip()
     cli(config, "group", "add", "ops")
     cli(config, "group", "add-member", "ops", "bob")
-    process = ManagedProcess(
-        "gatehouse", [str(GATEHOUSE), "serve", "--config", str(config)], log_dir=tmp_path, env=child_env(), cwd=tmp_path
-    )
-    request.node.gatehouse_processes = [process]
-    try:
-        match = process.wait_for_line(LISTENING_LINE, STARTUP_TIMEOUT_SECONDS)
-        yield GovernedGateway(url=match.group(1), keys=keys)
-    finally:
-        process.stop()
+    with serving(request, config) as (url, _process):
+        yield GovernedGateway(url=url, keys=keys)
 
 
 @asynccontextmanager
@@ -198,15 +185,10 @@ command = {toml_string(str(NODE))}
 args = [{toml_string(str(EVERYTHING_JS))}, "stdio"]
 """
     )
-    process = ManagedProcess(
-        "gatehouse", [str(GATEHOUSE), "serve", "--config", str(config)], log_dir=tmp_path, env=child_env(), cwd=tmp_path
-    )
-    request.node.gatehouse_processes = [process]
     try:
-        match = process.wait_for_line(LISTENING_LINE, STARTUP_TIMEOUT_SECONDS)
-        yield match.group(1), issuer
+        with serving(request, config) as (url, _process):
+            yield url, issuer
     finally:
-        process.stop()
         issuer.stop()
 
 

@@ -283,9 +283,10 @@ impl ClientConfig {
     }
 }
 
-/// The rule for every URL the client talks to or sends users to: HTTPS, or plain HTTP only to
-/// a loopback address (development and tests), with no credentials and no fragment.
-pub(crate) fn check_endpoint(url: &Url) -> Result<(), String> {
+/// The rule for every URL of an authorization server (or identity provider) the gateway talks
+/// to or sends people to: HTTPS, or plain HTTP only to a loopback address (development and
+/// tests), with no credentials and no fragment. The error says what is wrong.
+pub fn check_endpoint(url: &Url) -> Result<(), String> {
     match url.scheme() {
         "https" => {}
         "http" if is_loopback(url) => {}

@@ -44,6 +44,7 @@ mod token;
 
 pub use authorize::{AuthorizationRequest, AuthorizationResponse};
 pub use client::{OAuthClient, Subject};
+pub use config::check_endpoint;
 pub use config::{
     ACCESS_TOKEN_TYPE, AuthorizationServer, ClientAuthMethod, ClientConfig, ConfigError, Grant,
     ID_TOKEN_TYPE, JWT_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT_TYPE, TokenExchange,
