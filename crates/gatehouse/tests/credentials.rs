@@ -328,9 +328,10 @@ fn a_rotation_under_load_fails_no_call_and_later_calls_carry_the_new_value() {
             } else {
                 assert_eq!(text, "you sent Bearer [redacted secret svc v1]");
                 assert!(!seen_new, "a call went back to the old value");
-                // The gateway learns of a rotation within its change-watch interval.
+                // The gateway learns of a rotation within its change-watch interval (200 ms);
+                // the bound leaves room for a loaded machine.
                 assert!(
-                    started < rotated_at + Duration::from_secs(1),
+                    started < rotated_at + Duration::from_secs(2),
                     "a call started {:?} after the rotation still used the old value",
                     started - rotated_at
                 );
