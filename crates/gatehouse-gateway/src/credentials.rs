@@ -56,6 +56,20 @@ impl Credentials {
         self.generation.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A credential was rotated or removed (as the change watcher reports): drops its cached
+    /// value, and builds again the OAuth clients whose client secret it is.
+    pub async fn changed(&self, id: &str) {
+        self.forget(id);
+        let Some(clients) = self.oauth.get() else {
+            return;
+        };
+        for client in clients.values().filter(|client| client.uses_secret(id)) {
+            if let Err(error) = client.reload_client_secret(self).await {
+                tracing::error!(%error, secret = id, "OAuth client secret not reloaded; token requests keep the previous one");
+            }
+        }
+    }
+
     /// Drops every cached credential of a removed person.
     pub fn forget_user(&self, user: &str) {
         let suffix = format!("@{user}");

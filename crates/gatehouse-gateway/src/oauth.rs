@@ -7,7 +7,7 @@
 //! back to `/oauth/callback/SERVER`.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, UNIX_EPOCH};
 
 use gatehouse_config::{OAuthGrant, OAuthSettings, ServerConfig};
@@ -27,7 +27,13 @@ use serde_json::json;
 /// One upstream's access tokens.
 pub struct UpstreamOAuth {
     server: String,
-    client: OAuthClient,
+    settings: OAuthSettings,
+    callback_base: String,
+    grants: Arc<dyn GrantStore>,
+    /// The client; replaced when its client secret is rotated.
+    client: RwLock<OAuthClient>,
+    /// The credential ids its client secret was filled in from.
+    secret_ids: Vec<String>,
     per_user: bool,
     /// Tokens come from exchanging the person's own sign-in token (RFC 8693).
     exchanges: bool,
@@ -47,62 +53,49 @@ impl UpstreamOAuth {
         callback_base: &str,
     ) -> Result<Self, String> {
         let name = server.name.to_string();
-        let url = |key: &str, value: &str| {
-            url::Url::parse(value).map_err(|error| format!("servers.{name}.oauth.{key}: {error}"))
-        };
-        let mut authorization_server =
-            AuthorizationServer::new(url("token_url", &settings.token_url)?);
-        if let Some(endpoint) = &settings.authorization_url {
-            authorization_server = authorization_server
-                .with_authorization_endpoint(url("authorization_url", endpoint)?);
-        }
-        if let Some(issuer) = &settings.issuer {
-            authorization_server = authorization_server.with_issuer(issuer.clone());
-        }
-        let grant = match &settings.grant {
-            OAuthGrant::ClientCredentials => Grant::ClientCredentials,
-            OAuthGrant::AuthorizationCode => {
-                let redirect = settings
-                    .redirect_uri
-                    .clone()
-                    .unwrap_or_else(|| format!("{callback_base}/oauth/callback/{name}"));
-                Grant::AuthorizationCode {
-                    redirect_uri: url("redirect_uri", &redirect)?,
-                }
-            }
-            OAuthGrant::TokenExchange {
-                subject_token_type,
-                audience,
-            } => Grant::TokenExchange(gatehouse_oauth::TokenExchange {
-                subject_token_type: subject_token_type.clone(),
-                requested_token_type: None,
-                audience: audience.clone(),
-            }),
-        };
-        let exchanges = matches!(settings.grant, OAuthGrant::TokenExchange { .. });
-        let mut config = ClientConfig::new(
-            name.clone(),
-            authorization_server,
-            settings.client_id.clone(),
-            url("resource", &settings.resource)?,
-            grant,
-        );
-        config.scopes = settings.scopes.clone();
-        if let Some(secret) = &settings.client_secret {
-            let rendered = render(secret, source, None)
-                .await
-                .map_err(|error| format!("servers.{name}.oauth.client_secret: {error}"))?;
-            config.client_secret = Some(rendered.value);
-        }
-        let client = OAuthClient::new(config, grants).map_err(|error| error.to_string())?;
+        let (client, secret_ids) =
+            build_client(&name, settings, source, Arc::clone(&grants), callback_base).await?;
         Ok(Self {
             server: name,
-            client,
+            settings: settings.clone(),
+            callback_base: callback_base.to_owned(),
+            grants,
+            client: RwLock::new(client),
+            secret_ids,
             per_user: settings.is_per_user(),
-            exchanges,
+            exchanges: matches!(settings.grant, OAuthGrant::TokenExchange { .. }),
             scrubber: Arc::clone(source.scrubber()),
             handed_out: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Whether the client secret comes from credential `id`.
+    pub fn uses_secret(&self, id: &str) -> bool {
+        self.secret_ids.iter().any(|used| used == id)
+    }
+
+    /// Builds the client again with the current client secret, after it was rotated: the next
+    /// token request uses the new one. Tokens cached in memory are requested again (stored
+    /// grants stay); a sign-in in progress must be started again.
+    pub async fn reload_client_secret(&self, source: &dyn CredentialSource) -> Result<(), String> {
+        let (client, _) = build_client(
+            &self.server,
+            &self.settings,
+            source,
+            Arc::clone(&self.grants),
+            &self.callback_base,
+        )
+        .await?;
+        *self.client.write().unwrap_or_else(PoisonError::into_inner) = client;
+        tracing::info!(server = %self.server, "OAuth client secret rotated; new token requests use it");
+        Ok(())
+    }
+
+    fn client(&self) -> OAuthClient {
+        self.client
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     async fn fetch(
@@ -133,7 +126,7 @@ impl UpstreamOAuth {
                     .into());
                 }
             };
-            match self.client.access_token(subject).await {
+            match self.client().access_token(subject).await {
                 Ok(token) => token,
                 Err(OAuthError::AuthorizationRequired { .. }) => {
                     return Err(self.sign_in_needed(&user_id));
@@ -141,7 +134,7 @@ impl UpstreamOAuth {
                 Err(error) => return Err(error.to_string().into()),
             }
         } else {
-            self.client
+            self.client()
                 .access_token(Subject::Service)
                 .await
                 .map_err(|error| CredentialError::from(error.to_string()))?
@@ -164,7 +157,7 @@ impl UpstreamOAuth {
 
     /// The error a person without a grant gets: where to sign in.
     fn sign_in_needed(&self, user: &UserId) -> CredentialError {
-        match self.client.start_authorization(user) {
+        match self.client().start_authorization(user) {
             Ok(request) => CredentialError {
                 message: format!(
                     "`{user}` has not connected their account to server `{}`: open {} in a browser, sign in, then call again",
@@ -178,12 +171,72 @@ impl UpstreamOAuth {
 
     /// Completes a sign-in from the callback's query string; returns who signed in.
     pub async fn complete(&self, query: &str) -> Result<String, String> {
-        self.client
+        self.client()
             .complete_authorization(AuthorizationResponse::from_query(query))
             .await
             .map(|user| user.as_str().to_owned())
             .map_err(|error| error.to_string())
     }
+}
+
+/// The client of upstream `name` as `settings` say, with its client secret filled in from
+/// `source`; also the credential ids the secret came from.
+async fn build_client(
+    name: &str,
+    settings: &OAuthSettings,
+    source: &dyn CredentialSource,
+    grants: Arc<dyn GrantStore>,
+    callback_base: &str,
+) -> Result<(OAuthClient, Vec<String>), String> {
+    let url = |key: &str, value: &str| {
+        url::Url::parse(value).map_err(|error| format!("servers.{name}.oauth.{key}: {error}"))
+    };
+    let mut authorization_server = AuthorizationServer::new(url("token_url", &settings.token_url)?);
+    if let Some(endpoint) = &settings.authorization_url {
+        authorization_server =
+            authorization_server.with_authorization_endpoint(url("authorization_url", endpoint)?);
+    }
+    if let Some(issuer) = &settings.issuer {
+        authorization_server = authorization_server.with_issuer(issuer.clone());
+    }
+    let grant = match &settings.grant {
+        OAuthGrant::ClientCredentials => Grant::ClientCredentials,
+        OAuthGrant::AuthorizationCode => {
+            let redirect = settings
+                .redirect_uri
+                .clone()
+                .unwrap_or_else(|| format!("{callback_base}/oauth/callback/{name}"));
+            Grant::AuthorizationCode {
+                redirect_uri: url("redirect_uri", &redirect)?,
+            }
+        }
+        OAuthGrant::TokenExchange {
+            subject_token_type,
+            audience,
+        } => Grant::TokenExchange(gatehouse_oauth::TokenExchange {
+            subject_token_type: subject_token_type.clone(),
+            requested_token_type: None,
+            audience: audience.clone(),
+        }),
+    };
+    let mut config = ClientConfig::new(
+        name.to_owned(),
+        authorization_server,
+        settings.client_id.clone(),
+        url("resource", &settings.resource)?,
+        grant,
+    );
+    config.scopes = settings.scopes.clone();
+    let mut secret_ids = Vec::new();
+    if let Some(secret) = &settings.client_secret {
+        let rendered = render(secret, source, None)
+            .await
+            .map_err(|error| format!("servers.{name}.oauth.client_secret: {error}"))?;
+        config.client_secret = Some(rendered.value);
+        secret_ids = rendered.used.into_iter().map(|used| used.id).collect();
+    }
+    let client = OAuthClient::new(config, grants).map_err(|error| error.to_string())?;
+    Ok((client, secret_ids))
 }
 
 /// A token's version for receipts: the leading 48 bits of its id (a hash prefix), so the
@@ -218,7 +271,7 @@ impl AccessTokens for UpstreamOAuth {
             (Some(user), true) => Subject::User(user),
             _ => Subject::Service,
         };
-        self.client.invalidate(subject, &handed_out);
+        self.client().invalidate(subject, &handed_out);
     }
 }
 

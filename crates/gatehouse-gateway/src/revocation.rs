@@ -98,7 +98,7 @@ pub async fn watch(gateway: Arc<Gateway>) {
                 ChangeKind::ApiKeyRevoked => gateway.end_access(|_, key| key == Some(subject)),
                 ChangeKind::SessionRevoked => usize::from(gateway.sessions.remove(subject)),
                 ChangeKind::SecretRotated | ChangeKind::SecretRemoved => {
-                    gateway.credentials.forget(subject);
+                    gateway.credentials.changed(subject).await;
                     tracing::info!(
                         kind = event.kind.as_str(),
                         secret = subject,

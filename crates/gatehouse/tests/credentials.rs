@@ -392,8 +392,34 @@ fn a_client_credentials_token_is_fetched_once_for_the_upstream_alone() {
             .iter()
             .all(|head| header_of(head, "authorization") == "Bearer service-token-1")
     );
+    drop(requests);
+
+    // The client secret is rotated: the next token request uses the new one, and no call fails.
+    let (ok, _, err) = run_cli_with_input(
+        gateway.dir(),
+        &["secret", "rotate", "as-client"],
+        "client-secret-new-7w2x\n",
+    );
+    assert!(ok, "{err}");
+    let renewed = gateway.eventually(Duration::from_secs(5), || {
+        let reply = gateway.modern("tools/call", json!({"name": "up__whoami", "arguments": {}}));
+        assert!(whoami_text(&reply).starts_with("you sent Bearer [redacted secret oauth.up v"));
+        token_requests.lock().unwrap().forms.len() == 2
+    });
+    assert!(renewed, "no token request with the rotated client secret");
+    let basic = |index: usize| {
+        let header = token_requests.lock().unwrap().authorizations[index].clone();
+        let encoded = header.strip_prefix("Basic ").unwrap_or_default().to_owned();
+        String::from_utf8(
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, encoded).unwrap(),
+        )
+        .unwrap()
+    };
+    assert_eq!(basic(0), "gatehouse:client-secret-5v8q");
+    assert_eq!(basic(1), "gatehouse:client-secret-new-7w2x");
     assert!(!gateway.log().contains("service-token-1"));
     assert!(!gateway.log().contains("client-secret-5v8q"));
+    assert!(!gateway.log().contains("client-secret-new-7w2x"));
 }
 
 #[test]

@@ -429,6 +429,8 @@ pub fn header_of(head: &str, name: &str) -> String {
 pub struct TokenRequests {
     /// Every token request's form parameters, in order.
     pub forms: Vec<std::collections::BTreeMap<String, String>>,
+    /// Every token request's `Authorization` header (the client's credentials), in order.
+    pub authorizations: Vec<String>,
 }
 
 impl TokenRequests {
@@ -512,7 +514,13 @@ pub fn authorization_server(
                     return;
                 }
                 let form = decode(&String::from_utf8_lossy(&body));
-                record.lock().unwrap().forms.push(form.clone());
+                {
+                    let mut record = record.lock().unwrap();
+                    record.forms.push(form.clone());
+                    record
+                        .authorizations
+                        .push(header_of(&head, "authorization"));
+                }
                 let n = issued.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
                 let answer = match form.get("grant_type").map(String::as_str) {
                     Some("client_credentials") => {
