@@ -211,16 +211,22 @@ fn reference(name: &str, user: Option<&str>) -> String {
     }
 }
 
-/// The servers whose configuration refers to secret `name` in `scope`.
+/// The servers whose configuration refers to secret `name` in `scope`; a person's OAuth grant
+/// (`oauth.SERVER`) is used by that server.
 fn servers_using(config: &Config, name: &str, scope: SecretScope) -> Vec<String> {
+    let grant_of = name.strip_prefix("oauth.");
     config
         .servers
         .iter()
         .filter(|server| {
-            server
-                .secrets()
-                .iter()
-                .any(|secret| secret.name == name && secret.scope == scope)
+            let grant = scope == SecretScope::User
+                && server.oauth.is_some()
+                && grant_of == Some(server.name.as_str());
+            grant
+                || server
+                    .secrets()
+                    .iter()
+                    .any(|secret| secret.name == name && secret.scope == scope)
         })
         .map(|server| server.name.to_string())
         .collect()

@@ -533,7 +533,14 @@ fn a_person_signs_in_once_and_100_concurrent_calls_refresh_once() {
     );
     // The grant is sealed in the store, not kept in plain text.
     let (ok, list, _) = run_cli(gateway.dir(), &["secret", "list"]);
-    assert!(ok && list.contains("oauth.up@alice"), "{list}");
+    let grant = list
+        .lines()
+        .find(|line| line.starts_with("oauth.up@alice"))
+        .unwrap_or_else(|| panic!("{list}"));
+    assert!(
+        ok && grant.contains(" up "),
+        "the grant is used by server up: {list}"
+    );
 }
 
 #[test]
