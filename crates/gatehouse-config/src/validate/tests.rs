@@ -279,21 +279,3 @@ fn oauth_tables_are_checked() {
         "line 3: servers.a.oauth: applies only to HTTP servers (`url`); give a stdio server its token with `env`\nline 7: servers.b.headers: sets `Authorization`, which `oauth` fills in; remove one of them\nline 9: servers.b.oauth.grant: `password` is not one of `client_credentials`, `authorization_code`, `token_exchange`\nline 14: servers.c.oauth.token_url: `ftp://c` must start with https:// (or http:// on loopback)\nline 12: servers.c.oauth.authorization_url: is required for `authorization_code`: where people are sent to sign in"
     );
 }
-
-#[test]
-fn the_examples_validate() {
-    for (name, text) in [
-        (
-            "several-servers",
-            include_str!("../../../../examples/several-servers.toml"),
-        ),
-        (
-            "credentials",
-            include_str!("../../../../examples/credentials.toml"),
-        ),
-    ] {
-        if let Err(error) = parse(text) {
-            panic!("examples/{name}.toml: {error}");
-        }
-    }
-}
