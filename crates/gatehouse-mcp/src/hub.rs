@@ -404,13 +404,31 @@ impl Hub {
         requester: &Requester,
     ) -> Result<Option<Arc<UpstreamList>>, FetchError> {
         let upstream = &self.upstreams[index];
-        if let Some(entry) = self.catalog(index).get(&kind) {
+        let cached = self.catalog(index).get(&kind).cloned();
+        if let Some(entry) = &cached {
             // A stopped server's catalog stays valid, so listing never starts it; a server that
             // has restarted since is asked again, as its tools may have changed.
             if entry.generation == upstream.generation() || !upstream.is_running() {
                 return Ok(Some(Arc::clone(&entry.list)));
             }
         }
+        let fetched = self.fetch_upstream_list(index, kind, requester).await;
+        match (fetched, cached) {
+            // Asking again failed for this caller (their own process could not start, say):
+            // what was learned before still describes the server.
+            (Err(_), Some(entry)) => Ok(Some(entry.list)),
+            (fetched, _) => fetched,
+        }
+    }
+
+    /// Asks upstream `index` for its list of one kind and caches it.
+    async fn fetch_upstream_list(
+        &self,
+        index: usize,
+        kind: ListKind,
+        requester: &Requester,
+    ) -> Result<Option<Arc<UpstreamList>>, FetchError> {
+        let upstream = &self.upstreams[index];
         let info = upstream
             .server_info(requester)
             .await
