@@ -32,6 +32,8 @@ const DISCOVER_TIMEOUT: Duration = Duration::from_secs(5);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Grace period of each step when stopping a child.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+/// How long a replaced link waits before it looks for its last calls to finish.
+const RETIRE_GRACE: Duration = Duration::from_millis(250);
 
 /// Name and version the gateway gives as a client.
 pub const GATEWAY_CLIENT_NAME: &str = "gatehouse";
@@ -659,6 +661,9 @@ impl Upstream {
     fn retire(&self, link: Arc<Link>) {
         let deadline = Instant::now() + self.call_timeout;
         tokio::spawn(async move {
+            // A call that took this link just before it was replaced registers on it without
+            // waiting; the grace lets it do so before the link is found idle.
+            tokio::time::sleep(RETIRE_GRACE).await;
             while link.mux.in_flight() > 0 && Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
