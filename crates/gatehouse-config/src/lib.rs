@@ -218,9 +218,7 @@ impl ServerConfig {
     /// Whether the server uses a person's own credential, so that each person needs their own
     /// process or connection.
     pub fn uses_user_secrets(&self) -> bool {
-        self.secrets()
-            .iter()
-            .any(|secret| secret.scope == SecretScope::User)
+        self.transport.user_secret().is_some()
             || self.oauth.as_ref().is_some_and(OAuthSettings::is_per_user)
     }
 }
@@ -294,6 +292,14 @@ impl Transport {
             Self::Stdio { args, env, .. } => args.iter().chain(env.values()).collect(),
             Self::Http { headers, .. } => headers.values().collect(),
         }
+    }
+
+    /// The first reference to a person's own credential, if any.
+    pub fn user_secret(&self) -> Option<&SecretUse> {
+        self.templates()
+            .into_iter()
+            .flat_map(Template::secrets)
+            .find(|secret| secret.scope == SecretScope::User)
     }
 }
 

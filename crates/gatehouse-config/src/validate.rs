@@ -248,7 +248,7 @@ impl Checker<'_> {
 
     fn lifecycle(&mut self, name: &str, server: &RawServer, transport: &Transport) -> Lifecycle {
         let defaults = Lifecycle::default();
-        let user_secret = transport_user_secret(transport);
+        let user_secret = transport.user_secret();
         let isolation = match server.isolation.as_deref() {
             None if user_secret.is_some() && matches!(transport, Transport::Stdio { .. }) => {
                 Isolation::PerUser
@@ -583,16 +583,6 @@ impl Checker<'_> {
             }
         }
     }
-}
-
-/// The first reference to a person's own credential, if the server has one.
-fn transport_user_secret(transport: &Transport) -> Option<String> {
-    transport
-        .templates()
-        .into_iter()
-        .flat_map(Template::secrets)
-        .find(|secret| secret.scope == SecretScope::User)
-        .map(ToString::to_string)
 }
 
 /// The OTLP/HTTP logs URL of a collector endpoint: an `http` or `https` URL with a host and
