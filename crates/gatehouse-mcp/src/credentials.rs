@@ -108,43 +108,6 @@ pub trait AccessTokens: Send + Sync + 'static {
     fn rejected(&self, user: Option<&str>, token: &Credential);
 }
 
-/// A source with no credentials, for gateways whose servers refer to none.
-pub struct NoCredentials {
-    scrubber: Arc<Scrubber>,
-}
-
-impl Default for NoCredentials {
-    fn default() -> Self {
-        Self {
-            scrubber: Arc::new(Scrubber::default()),
-        }
-    }
-}
-
-impl CredentialSource for NoCredentials {
-    fn credential<'a>(
-        &'a self,
-        secret: &'a SecretUse,
-        _user: Option<&'a str>,
-    ) -> CredentialFuture<'a> {
-        Box::pin(async move {
-            Err(format!(
-                "`{secret}` cannot be filled in: this gateway has no secret store; run `gatehouse secret set {}`",
-                secret.name
-            )
-            .into())
-        })
-    }
-
-    fn generation(&self) -> u64 {
-        0
-    }
-
-    fn scrubber(&self) -> &Arc<Scrubber> {
-        &self.scrubber
-    }
-}
-
 /// A template with its secrets filled in.
 pub struct Rendered {
     /// The value.

@@ -115,14 +115,6 @@ impl VaultKey {
         }
     }
 
-    /// The key from [`VaultKey::load`], or a new key file in `dir` when there is none.
-    pub fn load_or_create(dir: &Path) -> Result<Self, VaultError> {
-        match Self::load(dir)? {
-            Some(key) => Ok(key),
-            None => Self::create_file(&dir.join(KEY_FILE)),
-        }
-    }
-
     fn decode(text: &str, origin: KeyOrigin) -> Result<Self, VaultError> {
         let malformed = || VaultError::MalformedKey {
             origin: origin.clone(),

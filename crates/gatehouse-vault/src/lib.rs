@@ -138,11 +138,6 @@ impl Vault {
         Ok(store.meta(KEY_CHECK).await?.is_some())
     }
 
-    /// Where the key came from.
-    pub fn key_origin(&self) -> &KeyOrigin {
-        self.key.origin()
-    }
-
     /// Stores a new secret; fails when one of that name (and owner) exists, pointing at
     /// `secret rotate`.
     pub async fn add(
@@ -186,11 +181,6 @@ impl Vault {
     /// Deletes a secret.
     pub async fn remove(&self, secret: SecretRef<'_>) -> Result<(), VaultError> {
         Ok(self.store.remove_secret(secret).await?)
-    }
-
-    /// Every secret's metadata, never a value.
-    pub async fn list(&self) -> Result<Vec<SecretMetadata>, VaultError> {
-        Ok(self.store.list_secrets().await?)
     }
 
     /// Opens a secret's current value.

@@ -51,7 +51,7 @@ async fn values_are_sealed_at_rest_and_open_with_the_key() {
 async fn another_key_is_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(&dir).await;
-    let key = VaultKey::load_or_create(dir.path()).unwrap();
+    let key = VaultKey::create_file(&dir.path().join(KEY_FILE)).unwrap();
     let vault = Vault::open(store.clone(), key).await.unwrap();
     vault
         .add(
