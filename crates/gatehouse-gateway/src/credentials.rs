@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use gatehouse_config::{Config, SecretScope, SecretUse};
 use gatehouse_mcp::credentials::{
-    AccessTokens, Credential, CredentialError, CredentialFuture, CredentialSource, Scrubber,
+    AccessTokens, Credential, CredentialFuture, CredentialSource, Scrubber,
 };
 
 use crate::oauth::{UpstreamOAuth, VaultGrants};
@@ -123,7 +123,8 @@ impl Credentials {
                 if secret.scope == SecretScope::User {
                     continue;
                 }
-                if let Err(error) = self.credential(secret, None).await {
+                // Opened, not used: a check at start-up is no use of the secret.
+                if let Err(error) = self.open(secret, None).await {
                     problems.push(format!("servers.{}: {error}", server.name));
                 }
             }
@@ -146,7 +147,6 @@ impl Credentials {
         };
         let id = reference.to_string();
         if let Some(credential) = self.cache().get(&id) {
-            self.note_use(reference);
             return Ok(Arc::clone(credential));
         }
         let Some(vault) = &self.vault else {
@@ -172,7 +172,6 @@ impl Credentials {
             cache.insert(id, Arc::clone(&credential));
         }
         drop(cache);
-        self.note_use(reference);
         Ok(credential)
     }
 
@@ -227,7 +226,14 @@ impl CredentialSource for Credentials {
         secret: &'a SecretUse,
         user: Option<&'a str>,
     ) -> CredentialFuture<'a> {
-        Box::pin(async move { self.open(secret, user).await.map_err(CredentialError::from) })
+        Box::pin(async move {
+            let credential = self.open(secret, user).await?;
+            self.note_use(SecretRef {
+                name: &secret.name,
+                user,
+            });
+            Ok(credential)
+        })
     }
 
     fn generation(&self) -> u64 {
