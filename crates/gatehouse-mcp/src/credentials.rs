@@ -108,6 +108,24 @@ pub trait AccessTokens: Send + Sync + 'static {
     fn rejected(&self, user: Option<&str>, token: &Credential);
 }
 
+/// The credential `secret` names for a request by `user`: the service credential, or that
+/// person's own (which needs a person).
+pub async fn resolve(
+    secret: &SecretUse,
+    source: &dyn CredentialSource,
+    user: Option<&str>,
+) -> Result<Arc<Credential>, CredentialError> {
+    let owner = match secret.scope {
+        SecretScope::Service => None,
+        SecretScope::User => Some(user.ok_or_else(|| {
+            CredentialError::from(format!(
+                "`{secret}` is a person's own credential, and this request has no signed-in person"
+            ))
+        })?),
+    };
+    source.credential(secret, owner).await
+}
+
 /// A template with its secrets filled in.
 pub struct Rendered {
     /// The value.
@@ -128,13 +146,7 @@ pub async fn render(
         match part {
             Part::Text(text) => value.push_str(text),
             Part::Secret(secret) => {
-                let user = match secret.scope {
-                    SecretScope::Service => None,
-                    SecretScope::User => Some(user.ok_or_else(|| {
-                        CredentialError::from(format!("`{secret}` is a person's own credential, and this request has no signed-in person"))
-                    })?),
-                };
-                let credential = source.credential(secret, user).await?;
+                let credential = resolve(secret, source, user).await?;
                 value.push_str(credential.value.expose_secret());
                 used.push(CredentialUse {
                     id: credential.id.clone(),

@@ -20,7 +20,7 @@ pub use mux::{Owner, UpstreamEvent};
 pub use pool::LinkKey;
 use pool::{Activity, Health};
 
-use crate::credentials::{CredentialSource, CredentialUse, render};
+use crate::credentials::{CredentialSource, CredentialUse, render, resolve};
 use crate::era::{self, Era, LATEST_LEGACY_VERSION, MODERN_VERSION};
 use crate::jsonrpc;
 use crate::naming::Namespace;
@@ -451,11 +451,7 @@ impl Upstream {
             });
         }
         for secret in &self.secrets {
-            let user = match secret.scope {
-                gatehouse_config::SecretScope::Service => None,
-                gatehouse_config::SecretScope::User => user,
-            };
-            if let Ok(credential) = self.credentials.credential(secret, user).await {
+            if let Ok(credential) = resolve(secret, self.credentials.as_ref(), user).await {
                 used.push(CredentialUse {
                     id: credential.id.clone(),
                     version: credential.version,
